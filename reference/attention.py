@@ -1,0 +1,172 @@
+r"""Self-attention (Def. 1.1, 1.2, C.3, I.5, K.1) and its exact backward (Lemma C.4, corrected D.17, F.4, G.3).
+
+Spec §2.1–2.3, §2.7, §2.9. Forward and backward sit side by side. Shape legend: n = tokens, d = model width,
+d_h = d / heads (per-head width), h = number of heads.
+
+Forward of one head, with merged weight $W = W_Q W_K^\top$ (d×d) and value block $W_V$ (d×d_h):
+
+.. math::
+    S = \beta X W X^\top,\quad f = \mathrm{diag}(A 1_n)^{-1} A,\ A = \exp(S)\ (\odot M \text{ if causal}),\quad
+    h = X W_V,\quad s = f h.
+
+Backward with upstream $G = \partial L/\partial s$ (n×d_h), spec §2.2 (corrected forms of Lemma D.17):
+
+.. math::
+    q = G h^\top,\ K = (G \odot s) 1,\ p_1 = f \odot q,\ p_2 = \mathrm{diag}(K) f,\ P = p_1 - p_2, \\
+    D_8 = f^\top G W_V^\top,\ D_4 = \beta p_1 X W^\top,\ D_2 = -\beta p_2 X W^\top,\
+    D_7 = \beta p_1^\top X W,\ D_6 = -\beta p_2^\top X W, \\
+    \partial L/\partial X = D_2 + D_4 + D_6 + D_7 + D_8,\quad \partial L/\partial W = \beta X^\top P X,\quad
+    \partial L/\partial W_V = X^\top f^\top G.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reference.backend import FLOAT64, Backend
+
+TERM_NAMES = ("D2", "D4", "D6", "D7", "D8")
+
+
+def softmax(z: np.ndarray, bk: Backend = FLOAT64, mask: np.ndarray | None = None) -> np.ndarray:
+    r"""Row softmax (Def. 1.1): $\exp(z_i) / \langle \exp(z_i), 1 \rangle$ for each row, max-subtracted.
+
+    ``mask`` (bool, same shape) keeps the entries where it is True; the others get probability 0.
+    Shapes: z (n, k) -> (n, k).
+    """
+    if mask is not None:
+        z = np.where(mask, z, bk.neg_inf)
+    z = z - z.max(axis=-1, keepdims=True)  # shift invariance: Softmax(z + c 1) = Softmax(z)
+    a = bk.exp(z)
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+def causal_mask(n: int) -> np.ndarray:
+    """Def. I.2: M[i, j] = True iff i >= j (lower triangle, diagonal included). Shape (n, n)."""
+    return np.tril(np.ones((n, n), dtype=bool))
+
+
+def attention_matrix(X: np.ndarray, W: np.ndarray, beta, causal: bool = False, bk: Backend = FLOAT64):
+    r"""$f = \mathrm{rowsoftmax}(\beta X W X^\top)$ (Def. 1.2 / C.8), or $f^M$ (Def. I.5) when causal. (n, n)."""
+    S = beta * ((X @ W) @ X.T)  # (n, n)
+    return softmax(S, bk, causal_mask(X.shape[0]) if causal else None)
+
+
+@dataclass
+class HeadCache:
+    """What one head keeps from the forward pass for its backward pass."""
+
+    X: np.ndarray  # (n, d) layer input
+    W: np.ndarray  # (d, d) merged W_Q^(l) W_K^(l)T
+    W_V: np.ndarray  # (d, d_h)
+    beta: object
+    f: np.ndarray  # (n, n) attention matrix (masked if causal)
+    h: np.ndarray  # (n, d_h) values
+    s: np.ndarray  # (n, d_h) output
+
+
+def head_forward(X, W, W_V, beta, causal: bool, bk: Backend = FLOAT64) -> HeadCache:
+    """One head: Def. 1.2 with the merged weight (Def. C.3); causal per Def. I.5."""
+    f = attention_matrix(X, W, beta, causal, bk)  # (n, n)
+    h = X @ W_V  # (n, d_h)
+    s = f @ h  # (n, d_h)
+    return HeadCache(X, W, W_V, beta, f, h, s)
+
+
+@dataclass
+class HeadGrads:
+    """Exact gradients of one head for upstream G: the five terms, dX, dW, dW_V and the intermediates."""
+
+    terms: dict[str, np.ndarray]  # "D2".."D8", each (n, d)
+    dX: np.ndarray  # (n, d)
+    dW: np.ndarray  # (d, d)
+    dW_V: np.ndarray  # (d, d_h)
+    P: np.ndarray  # (n, n) p1 - p2 = dL/dS for the logits S = beta X W X^T
+    K: np.ndarray  # (n,)
+
+
+def head_vjp(G: np.ndarray, c: HeadCache) -> HeadGrads:
+    """Corrected closed-form backward of one head (Lemma C.4; D.17 corrected per spec §2.3; F.4; G.3 corrected)."""
+    X, W, f, h, s, beta = c.X, c.W, c.f, c.h, c.s, c.beta
+    q = G @ h.T  # (n, n) = dL/df  (Def. C.11)
+    K = (G * s).sum(axis=1)  # (n,)  Def. D.16, = p1 1_n
+    p1 = f * q  # (n, n)  Def. C.12
+    p2 = K[:, None] * f  # (n, n)  diag(K) f
+    P = p1 - p2  # (n, n)  = dL/dS
+    XW = X @ W  # (n, d)
+    XWt = X @ W.T  # (n, d)
+    terms = {
+        "D8": (f.T @ G) @ c.W_V.T,  # (n, d)  value path
+        "D4": beta * (p1 @ XWt),  # (n, d)  query path, numerator
+        "D2": -beta * (p2 @ XWt),  # (n, d)  query path, normalizer
+        "D7": beta * (p1.T @ XW),  # (n, d)  key path, numerator
+        "D6": -beta * (p2.T @ XW),  # (n, d)  key path, normalizer
+    }
+    dX = terms["D2"] + terms["D4"] + terms["D6"] + terms["D7"] + terms["D8"]  # (n, d)  Lemma D.9/E.11
+    # Lemma F.4 (times beta). P 1_n = K - K = 0, so P X = P (X - 1 xbar^T) exactly; the centred form avoids
+    # the cancellation float64 suffers when the tokens are nearly equal (deep non-residual stacks, spec App. B).
+    Xc = X - X.sum(axis=0) / X.shape[0]  # (n, d)
+    dW = beta * (X.T @ (P @ Xc))  # (d, d)
+    dW_V = (f @ X).T @ G  # (d, d_h)  Lemma G.3 corrected: X^T f^T G
+    return HeadGrads(terms, dX, dW, dW_V, P, K)
+
+
+def head_blocks(W_Q, W_K, W_V, heads: int):
+    """Column blocks of head l (spec §2.9): W_Q^(l), W_K^(l), W_V^(l), each (d, d_h), l = 0..heads-1."""
+    d_h = W_Q.shape[1] // heads
+    cols = [slice(l * d_h, (l + 1) * d_h) for l in range(heads)]
+    return [(W_Q[:, c], W_K[:, c], W_V[:, c]) for c in cols]
+
+
+@dataclass
+class AttentionCache:
+    heads: list[HeadCache]
+    W_Q: np.ndarray
+    W_K: np.ndarray
+    out: np.ndarray  # (n, d) concatenated head outputs = Attn(X)
+
+
+def attention_forward(X, W_Q, W_K, W_V, *, beta, causal: bool, heads: int, bk: Backend = FLOAT64,
+                      W_override: list | None = None) -> AttentionCache:  # fmt: skip
+    """Multi-head attention (Def. K.1; one head = Def. 1.2): heads on column blocks, outputs concatenated.
+
+    ``W_override`` (list of per-head merged weights, each (d, d)) replaces $W^{(l)} = W_Q^{(l)} W_K^{(l)\\top}$;
+    the finite-difference oracle uses it to differentiate with respect to the merged weight itself.
+    """
+    caches = []
+    for l, (wq, wk, wv) in enumerate(head_blocks(W_Q, W_K, W_V, heads)):
+        W = wq @ wk.T if W_override is None else W_override[l]  # (d, d)
+        caches.append(head_forward(X, W, wv, beta, causal, bk))
+    out = np.concatenate([c.s for c in caches], axis=1)  # (n, d)
+    return AttentionCache(caches, W_Q, W_K, out)
+
+
+@dataclass
+class AttentionGrads:
+    dX: np.ndarray  # (n, d)
+    dW_Q: np.ndarray  # (d, d)
+    dW_K: np.ndarray  # (d, d)
+    dW: np.ndarray  # (d, d) for one head, (heads, d, d) otherwise
+    dW_V: np.ndarray  # (d, d)
+    terms: dict[str, np.ndarray] = field(default_factory=dict)  # each (n, d), summed over heads
+    per_head: list[HeadGrads] = field(default_factory=list)
+
+
+def attention_vjp(G: np.ndarray, cache: AttentionCache) -> AttentionGrads:
+    """Backward of :func:`attention_forward` (Lemma K.2 structure; spec §2.9 and §C.2 for W_Q, W_K).
+
+    dL/dW_Q^(l) = dL/dW^(l) W_K^(l) and dL/dW_K^(l) = (dL/dW^(l))^T W_Q^(l) (claim #26).
+    """
+    nh = len(cache.heads)
+    d_h = G.shape[1] // nh
+    hg = [head_vjp(G[:, l * d_h : (l + 1) * d_h], c) for l, c in enumerate(cache.heads)]
+    blocks = head_blocks(cache.W_Q, cache.W_K, cache.W_Q, nh)
+    dW_Q = np.concatenate([g.dW @ wk for g, (_, wk, _) in zip(hg, blocks, strict=True)], axis=1)  # (d, d)
+    dW_K = np.concatenate([g.dW.T @ wq for g, (wq, _, _) in zip(hg, blocks, strict=True)], axis=1)  # (d, d)
+    dW_V = np.concatenate([g.dW_V for g in hg], axis=1)  # (d, d)
+    dW = hg[0].dW if nh == 1 else np.stack([g.dW for g in hg])  # (d, d) or (h, d, d)
+    terms = {t: sum(g.terms[t] for g in hg[1:]) + hg[0].terms[t] for t in TERM_NAMES}
+    dX = sum(g.dX for g in hg[1:]) + hg[0].dX  # (n, d)
+    return AttentionGrads(dX, dW_Q, dW_K, dW, dW_V, terms, hg)

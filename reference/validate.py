@@ -1,0 +1,64 @@
+"""Input validation shared by every public entry point.
+
+Every error names the argument, the expected and the actual shape or value (ValueError for values and shapes,
+TypeError for types), so a bad input never becomes a silent wrong number.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import mpmath
+import numpy as np
+
+
+def matrix(name: str, a: Any, shape: tuple[int | None, ...], *, allow_mp: bool = False) -> np.ndarray:
+    """Check that ``a`` is a finite float64 ndarray (or, with ``allow_mp``, an object array of mpf) of ``shape``.
+
+    ``None`` in ``shape`` matches any positive length.
+    """
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy ndarray of float64, got {type(a).__name__}")
+    if a.dtype == object:
+        if not allow_mp:
+            raise TypeError(f"{name}: expected dtype float64, got object (mpmath arrays need backend='mpmath')")
+        if not all(isinstance(v, mpmath.mpf) for v in a.flat):
+            raise TypeError(f"{name}: an object array must hold mpmath.mpf entries only")
+    elif a.dtype != np.float64:
+        raise TypeError(f"{name}: expected dtype float64, got {a.dtype}")
+    want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+    if a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape, strict=True)):
+        raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
+    if any(t == 0 for t in a.shape):
+        raise ValueError(f"{name}: expected non-empty dimensions {want}, got {a.shape}")
+    finite = all(mpmath.isfinite(v) for v in a.flat) if a.dtype == object else bool(np.isfinite(a).all())
+    if not finite:
+        raise ValueError(f"{name}: expected finite entries, got NaN or inf")
+    return a
+
+
+def positive_int(name: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+    return int(v)
+
+
+def flag(name: str, v: Any) -> bool:
+    if not isinstance(v, bool | np.bool_):
+        raise TypeError(f"{name}: expected a bool, got {type(v).__name__} {v!r}")
+    return bool(v)
+
+
+def real(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real | mpmath.mpf):
+        raise TypeError(f"{name}: expected a real number, got {type(v).__name__} {v!r}")
+    if not mpmath.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    return v  # type: ignore[return-value]
+
+
+def choice(name: str, v: Any, options: tuple[str, ...] | list[str]) -> str:
+    if not isinstance(v, str) or v not in options:
+        raise ValueError(f"{name}: expected one of {tuple(options)}, got {v!r}")
+    return v
