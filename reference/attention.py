@@ -162,9 +162,10 @@ def attention_vjp(G: np.ndarray, cache: AttentionCache) -> AttentionGrads:
     nh = len(cache.heads)
     d_h = G.shape[1] // nh
     hg = [head_vjp(G[:, l * d_h : (l + 1) * d_h], c) for l, c in enumerate(cache.heads)]
-    blocks = head_blocks(cache.W_Q, cache.W_K, cache.W_Q, nh)
-    dW_Q = np.concatenate([g.dW @ wk for g, (_, wk, _) in zip(hg, blocks, strict=True)], axis=1)  # (d, d)
-    dW_K = np.concatenate([g.dW.T @ wq for g, (wq, _, _) in zip(hg, blocks, strict=True)], axis=1)  # (d, d)
+    wq = [cache.W_Q[:, l * d_h : (l + 1) * d_h] for l in range(nh)]
+    wk = [cache.W_K[:, l * d_h : (l + 1) * d_h] for l in range(nh)]
+    dW_Q = np.concatenate([g.dW @ k for g, k in zip(hg, wk, strict=True)], axis=1)  # (d, d)
+    dW_K = np.concatenate([g.dW.T @ q for g, q in zip(hg, wq, strict=True)], axis=1)  # (d, d)
     dW_V = np.concatenate([g.dW_V for g in hg], axis=1)  # (d, d)
     dW = hg[0].dW if nh == 1 else np.stack([g.dW for g in hg])  # (d, d) or (h, d, d)
     terms = {t: sum(g.terms[t] for g in hg[1:]) + hg[0].terms[t] for t in TERM_NAMES}

@@ -186,15 +186,10 @@ def backward(trace: Trace, dL_dout) -> Grads:
         lgrads: list[LayerGrads] = []
         for i in reversed(range(m)):  # i = m-1 .. 0 is layer i+1
             c, L = trace.caches[i], trace.layers[i]
-            dW_g = None
+            dW_g, G = None, gT
             if c.block is not None:
                 g_in, dW_g = g_vjp(gT, c.block, L.W_g, act, bk)  # (n, d), (d, d)  Lemma H.2
-            else:
-                g_in = 0 * gT
-            if trace.residual:
-                G = gT + g_in  # (n, d)  dL/dZ_i, Lemma J.3
-            else:
-                G = g_in if c.block is not None else gT  # (n, d)  G_i = dL/dAttn_i
+                G = gT + g_in if trace.residual else g_in  # (n, d)  G_i (dL/dZ_i with residual, Lemma J.3)
             ag = attention_vjp(G, c.attn)
             gT = ag.dX + G if trace.residual else ag.dX  # (n, d)  dL/dT_{i-1}
             dT.append(gT)

@@ -257,26 +257,26 @@ def check_F4(ctx: Context) -> Result:
     return Result(e < TOL_FD and e2 < TOL_FD, f"beta=1: {e:.1e}; beta=1/d: {e2:.1e} (vs mpmath FD)")
 
 
+def _printed_vs_corrected(ctx: Context, salt: int, printed, corrected_field: str, fd_field: str) -> Result:
+    """A printed single-head formula against mpmath FD, next to the corrected closed form (beta = 1, n=7, d=3)."""
+    bk, c, G, hg, fd = _single_head(ctx.rng(salt))
+    with bk.precision():
+        e_c = float(rel_err(getattr(hg, corrected_field), fd.layers[0][fd_field]))
+        e_p = float(rel_err(printed(G, c), fd.layers[0][fd_field]))
+    return Result(e_c < TOL_FD and e_p > WRONG, f"printed {e_p:.2f} rel (mpmath, 50 digits), corrected {e_c:.1e}",
+                  {"printed": e_p, "corrected": e_c, "setting": "n=7, d=3, beta=1, seed-derived"})  # fmt: skip
+
+
 @check(id="ref.G3.dWV", label="Lemma G.3", name="dL/dW_V: printed X^T f G fails, corrected X^T f^T G holds",
        kind="ID", expected="WRONG-AS-PRINTED", spec=(78, 79), uses=("ref.C4.closed_form",))  # fmt: skip
 def check_G3(ctx: Context) -> Result:
-    bk, c, G, hg, fd = _single_head(ctx.rng(12))
-    with bk.precision():
-        e_c = float(rel_err(hg.dW_V, fd.layers[0]["dW_V"]))
-        e_p = float(rel_err(pr.dW_V_as_printed(G, c), fd.layers[0]["dW_V"]))
-    return Result(e_c < TOL_FD and e_p > WRONG, f"printed {e_p:.2f} rel, corrected {e_c:.1e}",
-                  {"printed": e_p, "corrected": e_c})  # fmt: skip
+    return _printed_vs_corrected(ctx, 12, pr.dW_V_as_printed, "dW_V", "dW_V")
 
 
 @check(id="ref.alg1.line19", label="Algorithm 1", name="Line 19 gw = X^T p1 X misses -X^T p2 X; corrected holds",
        kind="ALG", expected="WRONG-AS-PRINTED", spec=(12,), uses=("ref.F4.dW",))  # fmt: skip
 def check_alg1_line19(ctx: Context) -> Result:
-    bk, c, G, hg, fd = _single_head(ctx.rng(13))
-    with bk.precision():
-        e_c = float(rel_err(hg.dW, fd.layers[0]["dW"]))
-        e_p = float(rel_err(pr.dW_as_printed_alg1_line19(G, c), fd.layers[0]["dW"]))
-    return Result(e_c < TOL_FD and e_p > WRONG, f"line 19 {e_p:.2f} rel, corrected {e_c:.1e}",
-                  {"printed": e_p, "corrected": e_c})  # fmt: skip
+    return _printed_vs_corrected(ctx, 13, pr.dW_as_printed_alg1_line19, "dW", "dW")
 
 
 @check(id="ref.C2.WQ_WK", label="Claim #26 (§C.2)", name="dL/dW_Q = (dL/dW) W_K, dL/dW_K = (dL/dW)^T W_Q",
