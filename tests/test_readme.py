@@ -1,0 +1,26 @@
+"""The README's example runs as written, and its two fresh-machine commands are the ones CI checks."""
+
+import pathlib
+import re
+
+import numpy as np
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_readme_example_runs_and_gives_gradients_of_the_documented_shapes():
+    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    grads = ns["grads"]
+    assert grads.dX.shape == (8, 4)
+    assert grads.layers[0].dW.shape == (2, 4, 4)  # two heads: one merged-weight gradient per head
+    assert np.isfinite(grads.dX).all()
+    assert ns["trace_mp"].backend.is_mp
+
+
+def test_the_readme_names_the_main_job_and_the_test_command_that_ci_runs():
+    text = README.read_text()
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "altgrad check --quick" in text and "altgrad check --quick" in ci
+    assert "python -m pytest" in text and "python -m pytest" in ci
