@@ -3,4 +3,5 @@
 # Imported in this order by proofs_check.registry.load_all(); add a module here when you add a file.
 MODULES = [
     "reference_checks",
+    "symbolic_checks",
 ]
