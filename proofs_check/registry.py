@@ -18,9 +18,10 @@ nonzero.
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,3 +169,92 @@ def select(registry: dict[str, Check], only: list[str] | None) -> list[Check]:
         labels = sorted({c.label for c in registry.values()})
         raise ValueError(f"--only: no check has id or label in {only}; known labels: {labels}")
     return chosen
+
+
+def catalogue_coverage(registry: dict[str, Check]) -> tuple[list[int], list[int]]:
+    """SPEC §3 catalogue numbers 1..100 named in some check's ``spec`` (covered) and the others (missing)."""
+    covered = sorted({s for c in registry.values() for s in c.spec if 1 <= s <= 100})
+    return covered, [k for k in range(1, 101) if k not in set(covered)]
+
+
+# -- the sweep runner: serial, processes on one machine, or a Dask cluster ------------------------------------------
+
+
+def run_by_id(cid: str, quick: bool, seed: int) -> Record:
+    """Run the registered check ``cid`` in this process (the unit of work of the parallel runners).
+
+    Loads every check module first, so a fresh worker process sees the same registry as the parent. The check
+    gets the same :class:`Context` as in a serial run, hence the same random streams and the same result.
+    """
+    registry = load_all()
+    if cid not in registry:
+        raise KeyError(f"check {cid!r} is not registered in this process (is its module in checks.MODULES?)")
+    return run_check(registry[cid], Context(quick=quick, seed=seed))
+
+
+STDERR = "stderr"  # the default progress stream, looked up when a run starts (so it can be redirected)
+
+
+def _progress(k: int, total: int, rec: Record, stream) -> None:
+    if stream is not None:
+        print(f"[{k}/{total}] {rec.id}: {rec.verdict} ({rec.wall_s:.1f} s)", file=stream, flush=True)
+
+
+def run_many(checks: Sequence[Check], ctx: Context, *, jobs: int = 1, scheduler: str | None = None,
+             progress=STDERR) -> list[Record]:  # fmt: skip
+    """Run ``checks`` and return their records **in the order given**, whatever order they finish in.
+
+    ``jobs > 1``: a ``ProcessPoolExecutor`` of ``jobs`` spawned processes on this machine. ``scheduler``: the
+    address of a Dask distributed scheduler (optional extra ``altgrad[dask]``; its workers need altgrad
+    installed). Every check runs with the same seed and profile as in a serial run, so the records are identical
+    apart from ``wall_s`` (and the timings inside [ASYM] figures). Progress goes to ``progress`` (a text stream,
+    stderr by default, None for silence).
+    """
+    checks = list(checks)
+    total = len(checks)
+    progress = sys.stderr if progress == STDERR else progress
+    if scheduler:
+        return _run_dask(checks, ctx, scheduler, progress)
+    if jobs <= 1 or total <= 1:
+        out = []
+        for k, chk in enumerate(checks, 1):
+            if progress is not None:
+                print(f"[{k}/{total}] {chk.id} ...", file=progress, flush=True)
+            rec = run_check(chk, ctx)
+            if progress is not None and rec.wall_s > 3:
+                print(f"    {rec.verdict} in {rec.wall_s:.1f} s", file=progress, flush=True)
+            out.append(rec)
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    results: dict[str, Record] = {}
+    # spawn: a clean interpreter per worker (no fork of a threaded BLAS); workers re-import the check modules. The
+    # workers keep the default BLAS threading of a serial run: fewer threads would change float64 summation orders
+    # and so the last bits of some figures.
+    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=multiprocessing.get_context("spawn")) as ex:
+        futs = {ex.submit(run_by_id, c.id, ctx.quick, ctx.seed): c.id for c in checks}
+        for k, fut in enumerate(as_completed(futs), 1):
+            rec = fut.result()
+            results[futs[fut]] = rec
+            _progress(k, total, rec, progress)
+    return [results[c.id] for c in checks]
+
+
+def _run_dask(checks: list[Check], ctx: Context, scheduler: str, progress) -> list[Record]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise RuntimeError(
+            "--scheduler needs Dask distributed, the optional 'dask' extra: pip install 'altgrad[dask]'"
+        ) from exc
+    results: dict[str, Record] = {}
+    with Client(scheduler) as client:
+        futs = client.map(run_by_id, [c.id for c in checks], quick=ctx.quick, seed=ctx.seed, pure=False,
+                          key=[f"altgrad-{c.id}-{ctx.seed}-{time.time_ns()}" for c in checks])  # fmt: skip
+        names = {f.key: c.id for f, c in zip(futs, checks, strict=True)}
+        for k, fut in enumerate(as_completed(futs), 1):
+            rec = fut.result()
+            results[names[fut.key]] = rec
+            _progress(k, len(checks), rec, progress)
+    return [results[c.id] for c in checks]

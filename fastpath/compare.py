@@ -1,0 +1,90 @@
+r"""Fast path against the exact reference, field by field, with the certificate (observed / bound).
+
+Shared by the tests, the proofs_check checks and the benchmark (STYLE §1.7: one comparison helper, not copies).
+A *violation* is an entry with $|\text{fast} - \text{exact}| > \text{bound}$; the ratio reported per field is
+$\max |\text{fast} - \text{exact}| / \text{bound}$ over the entries (1 would mean the bound is attained).
+
+Shape legend: n tokens, d width, m layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import fastpath
+import reference
+from reference.model import Layer
+from reference.testing import grad_fields
+
+
+@dataclass
+class Comparison:
+    """Per field: observed max error, max observed/bound ratio, relative error; plus violations and the trace."""
+
+    ratio: dict[str, float] = field(default_factory=dict)
+    abs_err: dict[str, float] = field(default_factory=dict)
+    rel_err: dict[str, float] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    degree: int = 0
+    rank: int = 0
+    R: float = 0.0
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        k = max(self.ratio, key=lambda key: self.ratio[key])
+        return k, self.ratio[k]
+
+
+def all_fields(grads, trace) -> dict[str, np.ndarray]:
+    """Every gradient field (:func:`reference.testing.grad_fields`), G, the five terms and the outputs T_i, Attn_i."""
+    out = grad_fields(grads)
+    for i, lg in enumerate(grads.layers):
+        out[f"layers[{i}].G"] = lg.G
+        for t, v in lg.terms.items():
+            out[f"layers[{i}].{t}"] = v
+    return out
+
+
+def _forward_fields(T, attn) -> dict[str, np.ndarray]:
+    out = {f"T[{i}]": t for i, t in enumerate(T)}
+    out.update({f"Attn[{i + 1}]": a for i, a in enumerate(attn)})
+    return out
+
+
+def random_layers(rng: np.random.Generator, d: int, m: int, scale: float = 1.0, with_g: bool = True) -> list[Layer]:
+    r"""Benchmark weights: entries Uniform$[-s/\sqrt d, s/\sqrt d]$, s = ``scale`` (issue 4), non-symmetric W."""
+    w = scale / np.sqrt(d)
+    return [
+        Layer(*(rng.uniform(-w, w, (d, d)) for _ in range(3)), W_g=rng.uniform(-w, w, (d, d)) if with_g else None)
+        for _ in range(m)
+    ]
+
+
+def compare(X, layers, dL, *, eps, **cfg) -> Comparison:
+    """Run fast and exact on the same inputs; compare every output and gradient with its certificate."""
+    ft = fastpath.forward(X, layers, eps=eps, **cfg)
+    fg = fastpath.backward(ft, dL)
+    ref_cfg = {k: v for k, v in cfg.items() if k in ("beta", "causal", "heads", "residual", "activation")}
+    rt = reference.forward(X, layers, **ref_cfg)
+    rg = reference.backward(rt, dL)
+    fast = {**all_fields(fg, ft), **_forward_fields(ft.T, ft.attn)}
+    exact = {**all_fields(rg, rt), **_forward_fields(rt.T, rt.attn)}
+    bound = {**all_fields(fg.bound, ft), **_forward_fields(ft.bound_T, ft.bound_attn)}
+    c = Comparison(degree=ft.degree, rank=ft.rank, R=ft.R)
+    for k, e in exact.items():
+        diff = np.abs(fast[k] - e)
+        b = bound[k]
+        c.abs_err[k] = float(diff.max())
+        scale = float(np.abs(e).max())
+        c.rel_err[k] = c.abs_err[k] / scale if scale > 0 else c.abs_err[k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(diff == 0, 0.0, diff / b)
+        c.ratio[k] = float(r.max())
+        if (diff > b).any():
+            c.violations.append(k)
+    return c
+
+
+__all__ = ["Comparison", "all_fields", "compare", "random_layers"]

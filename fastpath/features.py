@@ -1,0 +1,120 @@
+r"""The lift: symmetric monomial features with $\Phi(Q)\,\Psi(K)^\top = P(\beta Q K^\top)$ exactly.
+
+Paper: Lemma I.1 step 2 / Lemma C.13 (the polynomial method of [ACSS20, AS23]); spec §2.5 step 2. For
+$P(x) = \sum_{t \le g} c_t x^t$ and the multinomial theorem,
+
+.. math::
+    P(\beta \langle q, k\rangle) = \sum_{t=0}^{g} c_t \beta^t \sum_{|\alpha| = t} \binom{t}{\alpha} q^\alpha k^\alpha
+    = \sum_{\alpha} \underbrace{a_\alpha q^\alpha}_{\Phi(q)_\alpha}\ \underbrace{k^\alpha}_{\Psi(k)_\alpha},
+    \qquad a_\alpha = c_{|\alpha|} \beta^{|\alpha|} \binom{|\alpha|}{\alpha},
+
+over all multi-indices $\alpha \in \mathbb N^{d}$ with $|\alpha| \le g$: rank $r = \binom{d+g}{g}$ (at most the paper's
+$\binom{2(g+d)}{2g}$, spec W20). The scale $a_\alpha$ is kept as a separate vector so callers fold it into the small
+k-side matrices instead of rescaling the n×r features.
+
+Construction, no loop over tokens: monomials are generated degree by degree; within a degree they are grouped by
+their largest variable v, so the degree-t monomials ending in v are exactly (the degree-(t-1) monomials whose largest
+variable is <= v, a contiguous prefix) times $z_v$: one vectorised multiply per (t, v), ``g * d`` numpy calls per
+block of tokens. Features are laid out (r, c) (feature-major) so each block is a contiguous slice.
+
+Shape legend: d = feature input width (d_h per head), g = degree, r = rank, c = tokens in a block.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MonomialPlan:
+    """Index plan of all monomials of degree <= g in d variables (ordering described in the module docstring).
+
+    ``steps``: (dst, src_lo, src_hi, v): rows ``dst : dst + src_hi - src_lo`` are rows ``src_lo:src_hi`` times $z_v$.
+    ``degree[r]`` = $|\\alpha|$; ``multinom[r]`` = $\\binom{|\\alpha|}{\\alpha}$ (float64, exact for the sizes used);
+    ``exponents`` (r, d) int.
+    """
+
+    d: int
+    g: int
+    rank: int
+    steps: tuple[tuple[int, int, int, int], ...]
+    degree: np.ndarray
+    multinom: np.ndarray
+    exponents: np.ndarray
+
+
+def rank_of(d: int, g: int) -> int:
+    r"""$\binom{d+g}{g}$, the number of monomials of degree <= g in d variables."""
+    return math.comb(d + g, g)
+
+
+@functools.lru_cache(maxsize=64)
+def monomial_plan(d: int, g: int) -> MonomialPlan:
+    """Build (and cache) the plan for (d, g)."""
+    steps = []
+    exps = [np.zeros(d, dtype=np.int64)]
+    degs = [0]
+    mult = [1.0]
+    last = [-1]  # largest variable of each monomial (-1 for the constant)
+    block = (0, 1)  # rows of the previous degree
+    for t in range(1, g + 1):
+        start = len(exps)
+        lo, hi = block
+        for v in range(d):
+            # prefix of the previous block whose largest variable is <= v (contiguous by construction)
+            end = lo
+            while end < hi and last[end] <= v:
+                end += 1
+            steps.append((len(exps), lo, end, v))
+            for p in range(lo, end):
+                e = exps[p].copy()
+                e[v] += 1
+                exps.append(e)
+                degs.append(t)
+                mult.append(mult[p] * t / e[v])  # t!/prod(e!) from the parent's value
+                last.append(v)
+        block = (start, len(exps))
+    exponents = np.array(exps)
+    return MonomialPlan(d, g, len(exps), tuple(steps), np.array(degs), np.round(np.array(mult)), exponents)
+
+
+def monomials(Z: np.ndarray, plan: MonomialPlan, out: np.ndarray | None = None) -> np.ndarray:
+    r"""All monomials $z^\alpha$ of the rows of Z, feature-major: returns (r, c) with ``[alpha, i]`` = $z_i^\alpha$.
+
+    Z: (c, d) block of tokens. ``out`` (r, c) is reused when given (no allocation per block).
+    """
+    c, d = Z.shape
+    if d != plan.d:
+        raise ValueError(f"Z: expected {plan.d} columns, got shape {Z.shape}")
+    F = np.empty((plan.rank, c)) if out is None else out[:, :c]
+    Zt = np.ascontiguousarray(Z.T)  # (d, c)
+    F[0] = 1.0
+    for dst, lo, hi, v in plan.steps:
+        np.multiply(F[lo:hi], Zt[v], out=F[dst : dst + hi - lo])  # (hi - lo, c)
+    return F
+
+
+def feature_scale(plan: MonomialPlan, coeffs: np.ndarray, beta: float) -> np.ndarray:
+    r"""$a_\alpha = c_{|\alpha|}\,\beta^{|\alpha|} \binom{|\alpha|}{\alpha}$, (r,); $\Phi(q) = a \odot q^\alpha$."""
+    cb = np.asarray(coeffs, dtype=np.float64) * beta ** np.arange(plan.g + 1)  # (g+1,)
+    return cb[plan.degree] * plan.multinom  # (r,)
+
+
+def lift(Q: np.ndarray, K: np.ndarray, coeffs: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Dense factors $U_0 = \Phi(Q)$, $V_0 = \Psi(K)$ (n×r each) with $U_0 V_0^\top = P(\beta Q K^\top)$.
+
+    Lemma I.1 / spec §2.5 step 2. For checks and small n only (it holds n×r matrices); the layer code streams
+    blocks through :func:`monomials` instead.
+    """
+    plan = monomial_plan(Q.shape[1], len(coeffs) - 1)
+    a = feature_scale(plan, coeffs, beta)  # (r,)
+    U0 = (monomials(Q, plan) * a[:, None]).T  # (n, r)
+    V0 = monomials(K, plan).T  # (n, r)
+    return U0, V0
+
+
+__all__ = ["MonomialPlan", "feature_scale", "lift", "monomial_plan", "monomials", "rank_of"]

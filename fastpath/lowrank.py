@@ -1,0 +1,96 @@
+r"""Low-rank attention factors $U_1, V_1$ (Lemma C.13 / I.1), the logit range R, and the memory budget.
+
+Paper: Lemma C.13 (low-rank f), Lemma I.1 (the (eps, r)-approximation of A), spec §2.5 step 3. With
+$\tilde A = U_0 V_0^\top$ a relative-error approximation of $A = \exp(\beta Q K^\top)$,
+
+.. math::
+    \tilde D = \mathrm{diag}(U_0 (V_0^\top 1_n)),\qquad U_1 = \tilde D^{-1} U_0,\ V_1 = V_0,\qquad
+    \tilde f = U_1 V_1^\top,\qquad |\tilde f_{ij} - f_{ij}| \le \tfrac{2\varepsilon}{1-\varepsilon} f_{ij}.
+
+The range: every logit satisfies $|\beta \langle q_i, k_j\rangle| \le R := \beta \max_i\|q_i\|_2 \max_j\|k_j\|_2$
+(Cauchy-Schwarz), computed in O(n d); the float64 evaluation of the norms is covered by a relative inflation
+$(1 + 4(d+2)u)$, u the unit roundoff. So the certificate of :mod:`fastpath.poly` holds for the actual inputs.
+
+Shape legend: n tokens, d_h head width, r rank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastpath.features import lift, rank_of
+from fastpath.poly import PolyCert, certified_poly, degree_lower_estimate, round_up_R
+
+U_ROUND = 2.0**-53  # unit roundoff of float64
+MEMORY_BUDGET = 2**31  # bytes; default cap for the per-head working set of the streamed passes
+MIN_BLOCK = 64  # fewest tokens per streamed block
+
+
+def gamma(m: float) -> float:
+    r"""$\gamma_m = m u / (1 - m u)$: the classical bound on the relative rounding of an m-term float64 chain."""
+    mu = m * U_ROUND
+    if mu >= 0.5:
+        raise ValueError(f"gamma: chain length {m:g} too long for float64 rounding bounds")
+    return mu / (1 - mu)
+
+
+def logit_range(Q: np.ndarray, K: np.ndarray, beta: float) -> float:
+    r"""$R = \beta \max_i \|q_i\|_2 \max_j \|k_j\|_2 \ge \max_{ij} |\beta \langle q_i, k_j \rangle|$, O(n d)."""
+    d = Q.shape[1]
+    qn = float(np.sqrt((Q * Q).sum(axis=1)).max())
+    kn = float(np.sqrt((K * K).sum(axis=1)).max())
+    return abs(beta) * qn * kn * (1 + 4 * (d + 2) * U_ROUND)
+
+
+def working_set_bytes(rank: int, d: int, d_h: int, block: int = MIN_BLOCK) -> int:
+    """Bytes of one streamed head pass: two (r, block) feature blocks plus the (r, width) states and k-side matrices."""
+    width = d_h * d + 2 * d + d_h + 2
+    return 8 * rank * (2 * block + 4 * width)
+
+
+def check_budget(R: float, eps: float, cert: PolyCert, d: int, d_h: int, budget: int) -> int:
+    """Refuse (ValueError) when the rank for ``eps`` on this range exceeds the memory budget; return the rank."""
+    r = rank_of(d_h, cert.degree)
+    need = working_set_bytes(r, d, d_h)
+    if need > budget:
+        raise ValueError(
+            f"eps: infeasible rank for the memory budget: logit range R = {R:.6g} (certified on {cert.R:.6g}), "
+            f"eps = {cert.eps:g}, degree = {cert.degree}, rank = C({d_h}+{cert.degree}, {cert.degree}) = {r}, "
+            f"needs {need} bytes > memory_budget = {budget} bytes; expected a larger eps, smaller weights "
+            f"or a larger memory_budget"
+        )
+    return r
+
+
+def precheck_budget(R: float, eps: float, d: int, d_h: int, budget: int) -> None:
+    """Refuse before certifying when even the optimistic degree (:func:`degree_lower_estimate`) is over budget."""
+    g = degree_lower_estimate(round_up_R(R), eps)
+    r = rank_of(d_h, g)
+    need = working_set_bytes(r, d, d_h)
+    if need > budget:
+        raise ValueError(
+            f"eps: infeasible rank for the memory budget: logit range R = {R:.6g}, eps = {eps:g}, "
+            f"degree >= {g} (optimistic estimate), rank >= C({d_h}+{g}, {g}) = {r}, needs >= {need} bytes "
+            f"> memory_budget = {budget} bytes; expected a larger eps, smaller weights or a larger memory_budget"
+        )
+
+
+def block_size(rank: int, n: int, target_bytes: int = 3 * 2**19) -> int:
+    """Tokens per streamed block: an (r, c) feature block of about ``target_bytes`` (cache-sized), clamped."""
+    return int(max(MIN_BLOCK, min(n, 4096, target_bytes // (8 * rank))))
+
+
+def lowrank_attention(Q: np.ndarray, K: np.ndarray, beta: float, eps: float, kind: str = "chebyshev"):
+    r"""Dense $U_1, V_1$ (n×r) with $U_1 V_1^\top = \tilde f$ (Lemma C.13), plus $\tilde D$ and the certificate.
+
+    For checks at small n (holds n×r matrices). Returns ``(U1, V1, D, cert, R)``.
+    """
+    R = logit_range(Q, K, beta)
+    cert = certified_poly(R, eps, kind)
+    U0, V0 = lift(Q, K, cert.coeffs, beta)  # (n, r) each
+    D = U0 @ V0.sum(axis=0)  # (n,)  D~ = U0 (V0^T 1)
+    return U0 / D[:, None], V0, D, cert, R
+
+
+__all__ = ["MEMORY_BUDGET", "U_ROUND", "block_size", "check_budget", "gamma", "logit_range", "lowrank_attention",
+           "precheck_budget", "working_set_bytes"]  # fmt: skip

@@ -1,0 +1,311 @@
+r"""The scalar step of the polynomial method: a polynomial $P \approx e^x$ with a *proved* relative error bound.
+
+Paper: Lemma I.1 / Lemma C.13 (from [AS23]), step 1 of the construction in spec §2.5. We need a degree-g polynomial
+$P(x) = \sum_{j \le g} c_j x^j$ with
+
+.. math::
+    \max_{x \in [-R, R]} \frac{|P(x) - e^x|}{e^x} \le \varepsilon_{\text{cert}},
+
+where $R$ bounds every logit (spec §2.5; with the 1/d scale the logits lie in $[-R^2, R^2]$ for entry bound R, here
+R is already the logit bound). Two constructions, both for the float64 coefficients actually used by the lift:
+
+* ``"taylor"``: $c_j = 1/j!$ rounded to float64. Lagrange remainder: for $x \in [-R, R]$ the relative error of the
+  exact Taylor polynomial is at most $R^{g+1} e^{R} / (g+1)!$ (the intermediate point $\xi$ satisfies
+  $\xi - x \le R$). Rounding the coefficients adds $e^{R} \sum_j |c_j - 1/j!| R^j$, evaluated exactly.
+* ``"chebyshev"`` (default, near-minimax): the interpolant of $e^x$ at the g+1 Chebyshev nodes of $[-R, R]$,
+  computed in mpmath and rounded to float64. Its error is **certified, not sampled**: $[-R, R]$ is cut into
+  Chebyshev-spaced cells; on a cell with centre m and half-width r the error
+  $E(m+t) = e^{-m-t} P(m+t) - 1$ has the exactly computable Taylor series $\sum_k a_k t^k$
+  ($a_k = e^{-m} \sum_{j} b_j (-1)^{k-j}/(k-j)!$ with $b_j = P^{(j)}(m)/j!$), so
+
+  .. math::
+      \max_{|t| \le r} |E(m+t)| \le \max_{|t| \le r} |a_0 + a_1 t + a_2 t^2|
+      + \sum_{k=3}^{K} |a_k| r^k + e^{-m} B\, r^{g} \frac{r^{L} e^{r}}{L!},\quad B = \sum_j |b_j|,\ L = K - g + 1,
+
+  the last term bounding the tail $k > K$ because $|a_k| \le e^{-m} B / (k-g)!$. The quadratic's maximum is exact
+  (endpoints and vertex). Everything runs at 32 digits inside ``mpmath.workdps``; an explicit rounding slack
+  $10^{-24}$ (relative to the magnitudes involved) is added, far above the 40-digit rounding and far below any
+  $\varepsilon \ge 10^{-15}$ of interest.
+
+Degree selection (:func:`certified_poly`): the smallest g whose certified bound is at most the target eps.
+Results are cached with ``functools.lru_cache`` keyed on (R rounded *up* to the geometric grid $2^{j/8}$, eps), so the
+certification is paid once per grid point; a certificate for a larger R is valid on every smaller interval.
+
+Shape legend: g = degree; coefficients are a float64 vector of length g + 1, lowest degree first.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+KINDS = ("chebyshev", "taylor")
+_DPS = 32  # working digits for every certificate; slack below is 10 orders of magnitude above the rounding
+_SLACK = mpmath.mpf(10) ** -24
+GRID_STEPS_PER_OCTAVE = 8  # R is rounded up to 2^(j/8): at most 9% larger than the input's R
+R_MIN = 2.0**-10  # smaller ranges are certified on [-2^-10, 2^-10]
+DEGREE_MAX = 120
+
+
+@dataclass(frozen=True)
+class PolyCert:
+    r"""A polynomial with a proved relative-error bound on $[-R, R]$ (Lemma I.1, scalar step).
+
+    ``coeffs``: float64 $c_0..c_g$ (lowest first); ``err``: certified upper bound of
+    $\max_{[-R,R]} |P(x) - e^x|/e^x$; ``abs_sum``: $P_{abs}(R) = \sum_j |c_j| R^j$ (used by the rounding term).
+    """
+
+    kind: str
+    degree: int
+    R: float
+    eps: float
+    err: float
+    coeffs: np.ndarray
+    abs_sum: float
+
+
+def round_up_R(R: float) -> float:
+    """R rounded up to the geometric grid $2^{j/8}$ (at least :data:`R_MIN`)."""
+    if not (R >= 0 and math.isfinite(R)):
+        raise ValueError(f"R: expected a finite number >= 0, got {R!r}")
+    if R <= R_MIN:
+        return R_MIN
+    j = math.ceil(math.log2(R) * GRID_STEPS_PER_OCTAVE - 1e-12)
+    Rg = 2.0 ** (j / GRID_STEPS_PER_OCTAVE)
+    while Rg < R:  # guard the float log2
+        j += 1
+        Rg = 2.0 ** (j / GRID_STEPS_PER_OCTAVE)
+    return Rg
+
+
+# -- constructions --------------------------------------------------------------------------------------------
+
+
+def taylor_coeffs(g: int) -> np.ndarray:
+    """$c_j = 1/j!$ rounded to float64, j = 0..g. Shape (g+1,)."""
+    return np.array([1.0 / math.factorial(j) for j in range(g + 1)])
+
+
+def chebyshev_coeffs(g: int, R: float) -> np.ndarray:
+    r"""Monomial coefficients of the interpolant of $e^x$ at the g+1 Chebyshev nodes of $[-R, R]$. Shape (g+1,).
+
+    Computed in mpmath (Chebyshev coefficients, then the exact change of basis) and rounded to float64.
+    """
+    with mpmath.workdps(_DPS + 2 * g):
+        N = g + 1
+        Rm = mpmath.mpf(R)
+        nodes = [mpmath.cos(mpmath.pi * (2 * i + 1) / (2 * N)) for i in range(N)]  # in [-1, 1]
+        vals = [mpmath.exp(Rm * u) for u in nodes]
+        # a_k = (2/N) sum_i e^{R u_i} T_k(u_i), with T_k(u_i) by the three-term recurrence (no trig per k)
+        Tp, Tc = [mpmath.mpf(1)] * N, list(nodes)
+        a = [mpmath.fsum(vals) / N]
+        for _ in range(1, N):
+            a.append(mpmath.fsum(v * t for v, t in zip(vals, Tc, strict=True)) * 2 / N)
+            Tp, Tc = Tc, [2 * u * t - s for u, t, s in zip(nodes, Tc, Tp, strict=True)]
+        # T_k(u) in monomials of u by the recurrence, then u = x / R
+        mono = [mpmath.mpf(0)] * N
+        Tprev, Tcur = [mpmath.mpf(1)], [mpmath.mpf(0), mpmath.mpf(1)]
+        for k in range(N):
+            if k >= 2:
+                T = [mpmath.mpf(0)] + [2 * c for c in Tcur]
+                for i, c in enumerate(Tprev):
+                    T[i] -= c
+                Tprev, Tcur = Tcur, T
+            for i, c in enumerate(Tprev if k == 0 else Tcur):
+                mono[i] += a[k] * c
+        return np.array([float(mono[j] / Rm**j) for j in range(N)])
+
+
+# -- certificates -----------------------------------------------------------------------------------------------
+
+
+def _mp_coeffs(coeffs: np.ndarray) -> list:
+    return [mpmath.mpf(float(c)) for c in coeffs]  # exact: every float64 is an mpf
+
+
+def taylor_bound(coeffs: np.ndarray, R: float) -> float:
+    r"""Proved bound of the relative error of the float64 Taylor polynomial on $[-R, R]$ (Lagrange remainder).
+
+    $R^{g+1} e^R/(g+1)! + e^R \sum_j |c_j - 1/j!| R^j$, plus the slack, rounded up to float64.
+    """
+    g = len(coeffs) - 1
+    with mpmath.workdps(_DPS):
+        Rm = mpmath.mpf(R)
+        rem = Rm ** (g + 1) * mpmath.exp(Rm) / mpmath.factorial(g + 1)
+        dev = mpmath.fsum(abs(c - 1 / mpmath.factorial(j)) * Rm**j for j, c in enumerate(_mp_coeffs(coeffs)))
+        tot = (rem + mpmath.exp(Rm) * dev) * (1 + _SLACK) + _SLACK
+        return _up(tot)
+
+
+def _up(x) -> float:
+    """An mpf rounded up to the next float64."""
+    f = float(x)
+    return f if f >= x else float(np.nextafter(f, np.inf))
+
+
+@functools.lru_cache(maxsize=8)
+def _inv_factorials_at(n: int, dps: int) -> tuple:
+    with mpmath.workdps(dps):
+        return tuple(1 / mpmath.factorial(j) for j in range(n + 1))
+
+
+def _inv_factorials(n: int) -> tuple:
+    """$1/j!$, j = 0..n, at the current precision (cached per precision)."""
+    return _inv_factorials_at(n, mpmath.mp.dps)
+
+
+def _cell_bound(c: list, m, r, K: int):
+    """Bound of $|e^{-x}P(x) - 1|$ on the cell $[m - r, m + r]$ (module docstring); all mpf."""
+    g = len(c) - 1
+    # b_j = P^{(j)}(m)/j! by repeated synthetic division (Taylor shift)
+    b = list(c)
+    for j in range(g + 1):
+        for i in range(g - 1, j - 1, -1):
+            b[i] += m * b[i + 1]
+    em = mpmath.exp(-m)
+    inv = _inv_factorials(K + 1)
+    a = []
+    for k in range(K + 1):
+        s = mpmath.fsum(b[j] * inv[k - j] if (k - j) % 2 == 0 else -b[j] * inv[k - j] for j in range(min(k, g) + 1))
+        a.append(em * s)
+    a[0] -= 1
+    # exact max of the quadratic part on [-r, r]
+    cand = [abs(a[0] - a[1] * r + a[2] * r * r), abs(a[0] + a[1] * r + a[2] * r * r)]
+    if a[2] != 0:
+        tv = -a[1] / (2 * a[2])
+        if abs(tv) <= r:
+            cand.append(abs(a[0] + a[1] * tv + a[2] * tv * tv))
+    quad = max(cand)
+    mid = mpmath.fsum(abs(a[k]) * r**k for k in range(3, K + 1))
+    B = mpmath.fsum(abs(x) for x in b)
+    L = K - g + 1
+    tail = em * B * r**g * r**L * mpmath.exp(r) * inv[L] if L <= K + 1 else mpmath.mpf(0)
+    scale = em * mpmath.fsum(abs(x) * (abs(m) + r) ** j for j, x in enumerate(c)) + 1
+    return quad + mid + tail + _SLACK * scale
+
+
+def certify(coeffs: np.ndarray, R: float, cells_per_degree: int = 4) -> float:
+    r"""Certified upper bound of $\max_{[-R,R]} |P(x) - e^x|/e^x$ for the float64 polynomial ``coeffs``.
+
+    Chebyshev-spaced cells (``cells_per_degree * (g + 1)`` of them), a second-order cell expansion with an exact
+    remainder bound (module docstring). Returns a float64 rounded up.
+    """
+    g = len(coeffs) - 1
+    N = max(8, cells_per_degree * (g + 1))
+    with mpmath.workdps(_DPS):
+        c = _mp_coeffs(coeffs)
+        Rm = mpmath.mpf(R)
+        edges = [-Rm * mpmath.cos(mpmath.pi * i / N) for i in range(N + 1)]
+        edges[0], edges[-1] = -Rm, Rm
+        worst = mpmath.mpf(0)
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            m, r = (lo + hi) / 2, (hi - lo) / 2
+            # r is rounded; widen it a hair so the cells still cover [lo, hi]
+            worst = max(worst, _cell_bound(c, m, r * (1 + _SLACK), g + 12))
+        return _up(worst)
+
+
+def _abs_sum(coeffs: np.ndarray, R: float) -> float:
+    with mpmath.workdps(_DPS):
+        return _up(mpmath.fsum(abs(c) * mpmath.mpf(R) ** j for j, c in enumerate(_mp_coeffs(coeffs))))
+
+
+def _start_degree(R: float, eps: float) -> int:
+    """A lower estimate of the degree: the smallest g with $(R/2)^{g+1}/(g+1)! \\le \\varepsilon/4$."""
+    return max(0, _first_degree(R / 2, eps / 4) - 1)
+
+
+def sampled_error(coeffs: np.ndarray, R: float) -> float:
+    r"""Error *estimate* (not a bound): $|e^{-x}P(x) - 1|$ at the $4(g+1)$ Chebyshev extrema and the endpoints.
+
+    Used only to skip degrees that cannot pass, so :func:`certify` runs about once per selection.
+    """
+    N = 4 * len(coeffs)
+    with mpmath.workdps(_DPS):
+        c = _mp_coeffs(coeffs)[::-1]
+        xs = [mpmath.mpf(R) * mpmath.cos(mpmath.pi * i / N) for i in range(N + 1)]
+        return float(max(abs(mpmath.polyval(c, x) * mpmath.exp(-x) - 1) for x in xs))
+
+
+def float64_floor(R: float) -> float:
+    r"""$u\,e^{2R}$: the relative accuracy float64 monomial coefficients and features can reach at $x = -R$.
+
+    Rounding $c_j$ (or a feature product) costs $u \sum_j |c_j| R^j \approx u e^{R}$ absolutely, against
+    $e^{-R}$ in the worst case (about 50 times less in practice); far below it the search is refused up front,
+    near it the search stops when the error of the float64 coefficients stagnates.
+    """
+    return 2.0**-53 * math.exp(min(2 * R, 700.0))
+
+
+@functools.lru_cache(maxsize=512)
+def _certified(Rg: float, eps: float, kind: str) -> PolyCert:
+    if float64_floor(Rg) > 64 * eps:  # the coefficient rounding reaches ~u e^(2R)/50 in practice
+        raise ValueError(
+            f"eps: relative error {eps:g} is below what float64 can certify on [-R, R] with R = {Rg:g} "
+            f"(floor u e^(2R) = {float64_floor(Rg):.3g}); expected a larger eps or a smaller logit range R"
+        )
+    g = _start_degree(Rg, eps) if kind == "chebyshev" else 0
+    best, g_best = math.inf, g
+    while g <= DEGREE_MAX:
+        if kind == "taylor":
+            coeffs = taylor_coeffs(g)
+            err = taylor_bound(coeffs, Rg)
+        else:
+            coeffs = chebyshev_coeffs(g, Rg)
+            est = sampled_error(coeffs, Rg)
+            if est < best:
+                best, g_best = est, g
+            elif g > g_best + 4:  # the float64 coefficients stopped improving: the rounding floor
+                raise ValueError(
+                    f"eps: relative error {eps:g} is below what float64 coefficients reach on [-R, R] with "
+                    f"R = {Rg:g} (best {best:.3g} at degree {g_best}); expected a larger eps or a smaller logit range"
+                )
+            err = certify(coeffs, Rg) if est <= eps else math.inf
+        if err <= eps:
+            coeffs.setflags(write=False)
+            return PolyCert(kind, g, Rg, eps, err, coeffs, _abs_sum(coeffs, Rg))
+        g += 1
+    raise ValueError(
+        f"eps: no {kind} polynomial of degree <= {DEGREE_MAX} reaches relative error {eps:g} on "
+        f"[-R, R] with R = {Rg:g}; expected a larger eps or a smaller logit range R"
+    )
+
+
+def degree_lower_estimate(R: float, eps: float) -> int:
+    r"""An optimistic degree: the smallest g with $(R/4)^{g+1}/(g+1)! \le \varepsilon$.
+
+    Below the degree any polynomial needs in practice (the minimax relative error of $e^x$ on $[-R, R]$ is about
+    $2 (R/2)^{g+1}/(g+1)!$ or more); used to refuse hopeless ranks before paying for a certificate.
+    """
+    return _first_degree(R / 4, eps)
+
+
+def _first_degree(x: float, eps: float) -> int:
+    """Smallest g <= DEGREE_MAX with x^(g+1)/(g+1)! <= eps (in logarithms: no overflow for large x)."""
+    lx, le = math.log(max(x, 1e-300)), math.log(eps)
+    g = 0
+    while g < DEGREE_MAX and (g + 1) * lx - math.lgamma(g + 2) > le:
+        g += 1
+    return g
+
+
+def certified_poly(R: float, eps: float, kind: str = "chebyshev") -> PolyCert:
+    r"""Smallest-degree polynomial of the given ``kind`` with a certified relative error $\le$ ``eps`` on $[-R, R]$.
+
+    Paper: Lemma I.1 (degree $g = O(\max\{\log(1/\varepsilon)/\log(\log(1/\varepsilon)/R), R\})$ for logits in
+    $[-R, R]$; spec §2.5 and W14). The returned certificate is for R rounded up to the grid (:func:`round_up_R`).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"poly: expected one of {KINDS}, got {kind!r}")
+    eps = float(eps)
+    if not (0 < eps < 1):
+        raise ValueError(f"eps: expected a number in (0, 1), got {eps!r}")
+    return _certified(round_up_R(R), eps, kind)
+
+
+__all__ = ["KINDS", "PolyCert", "certified_poly", "certify", "chebyshev_coeffs", "degree_lower_estimate",
+           "float64_floor", "round_up_R", "sampled_error", "taylor_bound", "taylor_coeffs"]  # fmt: skip

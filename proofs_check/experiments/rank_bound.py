@@ -1,0 +1,78 @@
+r"""Rank of the polynomial lift against the paper's bound (spec §4 W20; Lemma I.1, C.13).
+
+Paper: Lemma I.1 bounds the rank by $r \le \binom{2(g+d)}{2g}$. The monomial lift of spec §2.5 has exactly
+$\binom{d+g}{g}$ columns. Measured: the number of columns of the Taylor lift, its numerical rank (SVD of
+$U_0$ for random tokens, where $n > r$), the paper's bound, and the ratio actual/bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from proofs_check.experiments import _common as cm
+
+
+def sizes(quick: bool) -> dict:
+    return {
+        "ds": [2, 4] if quick else [2, 4, 8],
+        "gs": list(range(1, 7)) if quick else list(range(1, 11)),
+        "svd_max_rank": 300 if quick else 800,
+    }
+
+
+def run(quick: bool = True, seed: int = 0) -> dict:
+    sz = sizes(quick)
+    rng = np.random.default_rng([seed, 7601])
+    rows = []
+    for d in sz["ds"]:
+        for g in sz["gs"]:
+            r = cm.rank(d, g)
+            bound = math.comb(2 * (g + d), 2 * g)
+            num = None
+            if r <= sz["svd_max_rank"]:
+                Q = rng.uniform(-1, 1, (r + 50, d))
+                U0, _ = cm.taylor_lift(Q, Q, 1.0 / d, g)
+                num = int(np.linalg.matrix_rank(U0 / np.abs(U0).max(axis=0)))
+            rows.append(
+                {
+                    "d": d,
+                    "g": g,
+                    "columns": r,
+                    "numerical_rank": num,
+                    "paper_bound": bound,
+                    "ratio": r / bound,
+                    "holds": r <= bound,
+                }
+            )
+    return cm.jsonable(
+        {
+            "settings": {**sz, "seed": seed},
+            "rows": rows,
+            "all_hold": all(r["holds"] for r in rows),
+            "max_ratio": max(r["ratio"] for r in rows),
+        }
+    )
+
+
+def plot(data: dict, path: str) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for d in data["settings"]["ds"]:
+        rs = [r for r in data["rows"] if r["d"] == d]
+        ax.semilogy([r["g"] for r in rs], [r["columns"] for r in rs], "o-", label=f"C(d+g,g), d={d}")
+        ax.semilogy([r["g"] for r in rs], [r["paper_bound"] for r in rs], "s--", label=f"C(2(g+d),2g), d={d}")
+    ax.set_xlabel("degree g")
+    ax.set_ylabel("rank")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -1,0 +1,113 @@
+"""Lemma I.1 / C.13 scalar step (spec §2.5): polynomials with a proved relative error bound on [-R, R].
+
+The certified bound must dominate the true error, which we measure independently with mpmath at 40 digits on a
+dense grid plus the endpoints; the Chebyshev certificate must also be tight (within 2x of that measurement, so it
+certifies the polynomial rather than a loose analytic bound).
+"""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from fastpath.poly import (
+    GRID_STEPS_PER_OCTAVE,
+    R_MIN,
+    _certified,
+    certified_poly,
+    certify,
+    chebyshev_coeffs,
+    round_up_R,
+    taylor_bound,
+    taylor_coeffs,
+)
+
+
+def _sampled_rel_err(coeffs, R, points=2001):
+    """max |P(x) e^-x - 1| on an even grid of [-R, R] in mpmath (a lower estimate of the true max)."""
+    with mpmath.workdps(40):
+        c = [mpmath.mpf(float(v)) for v in coeffs[::-1]]
+        xs = [mpmath.mpf(R) * (2 * i / (points - 1) - 1) for i in range(points)]
+        return float(max(abs(mpmath.polyval(c, x) * mpmath.exp(-x) - 1) for x in xs))
+
+
+@pytest.mark.paper("Lemma I.1")
+@pytest.mark.parametrize("R", [0.3, 1.0, 2.5])
+@pytest.mark.parametrize("g", [3, 8, 14])
+def test_taylor_remainder_bound_dominates_the_measured_error(R, g):
+    coeffs = taylor_coeffs(g)
+    bound = taylor_bound(coeffs, R)
+    seen = _sampled_rel_err(coeffs, R)
+    assert seen <= bound, f"Taylor g={g} R={R}: measured {seen:.3e} > bound {bound:.3e}"
+
+
+@pytest.mark.paper("Lemma I.1")
+@pytest.mark.parametrize("R", [0.25, 1.4, 4.0])
+@pytest.mark.parametrize("g", [4, 9, 16])
+def test_chebyshev_certificate_dominates_and_is_tight(R, g):
+    coeffs = chebyshev_coeffs(g, R)
+    cert = certify(coeffs, R)
+    seen = _sampled_rel_err(coeffs, R)
+    assert seen <= cert, f"Chebyshev g={g} R={R}: measured {seen:.3e} > certificate {cert:.3e}"
+    assert cert <= 2 * seen, f"certificate {cert:.3e} is loose against the measured {seen:.3e}"
+
+
+@pytest.mark.paper("Lemma I.1")
+@pytest.mark.parametrize("kind", ["chebyshev", "taylor"])
+@pytest.mark.parametrize("eps", [1e-4, 1e-8, 1e-12])
+def test_selected_degree_is_the_smallest_that_reaches_eps(kind, eps):
+    pc = certified_poly(1.3, eps, kind)
+    assert pc.err <= eps
+    if pc.degree > 0:
+        g = pc.degree - 1
+        lower = taylor_bound(taylor_coeffs(g), pc.R) if kind == "taylor" else certify(chebyshev_coeffs(g, pc.R), pc.R)
+        assert lower > eps, f"degree {g} already certifies {lower:.3e} <= {eps:g}"
+
+
+@pytest.mark.paper("Lemma I.1")
+def test_chebyshev_needs_no_more_degree_than_taylor():
+    for R in (0.5, 2.0, 4.0):
+        for eps in (1e-4, 1e-10):
+            assert certified_poly(R, eps).degree <= certified_poly(R, eps, "taylor").degree
+
+
+@pytest.mark.paper("Lemma I.1")
+def test_certificates_are_cached_on_the_rounded_range():
+    _certified.cache_clear()
+    a = certified_poly(1.001, 1e-6)
+    b = certified_poly(1.0005, 1e-6)  # same grid point
+    assert a is b
+    assert _certified.cache_info().hits == 1
+    assert a.R >= 1.001 and a.R <= 1.001 * 2 ** (1 / GRID_STEPS_PER_OCTAVE)
+
+
+def test_range_is_rounded_up_to_the_grid():
+    for R in (0.0, 1e-9, 0.37, 1.0, 3.3, 17.0):
+        Rg = round_up_R(R)
+        assert Rg >= R and Rg >= R_MIN
+        assert Rg <= max(R_MIN, R * 2 ** (1 / GRID_STEPS_PER_OCTAVE) * (1 + 1e-12))
+
+
+@pytest.mark.paper("Lemma I.1")
+@pytest.mark.parametrize("eps", [0.0, 1.0, -1e-3, 2.0, math.nan])
+def test_eps_outside_the_open_unit_interval_is_refused(eps):
+    with pytest.raises(ValueError, match=r"eps: expected a number in \(0, 1\)"):
+        certified_poly(1.0, eps)
+
+
+def test_unknown_polynomial_kind_is_refused():
+    with pytest.raises(ValueError, match="poly: expected one of"):
+        certified_poly(1.0, 1e-6, "remez")
+
+
+def test_an_unreachable_degree_is_refused_with_the_range_in_the_message():
+    with pytest.raises(ValueError, match=r"R = .*expected a larger eps"):
+        certified_poly(400.0, 1e-12, "taylor")
+
+
+@pytest.mark.paper("Lemma I.1")
+def test_degree_growth_follows_log_one_over_eps():
+    degs = [certified_poly(1.0, 10.0**-k).degree for k in (3, 6, 9, 12)]
+    assert degs == sorted(degs) and degs[-1] > degs[0]
+    assert np.all(np.diff(degs) <= 4), degs
