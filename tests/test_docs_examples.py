@@ -136,6 +136,8 @@ def test_results_plot_the_series_of_the_records_by_their_axes(generate, tmp_path
     from proofs_check import registry as reg
 
     monkeypatch.setattr(generate, "GEN", tmp_path)
+    (tmp_path / "no-benchmarks").mkdir()
+    monkeypatch.setattr(generate, "BENCHMARKS", tmp_path / "no-benchmarks")  # isolate from benchmarks/RESULTS-*
     first, second = list(reg.load_all())[:2]
     series = {
         "fast": {"x": [64, 128, 256], "y": [0.1, 0.2, 0.4], "xlabel": "n", "ylabel": "time (s)"},

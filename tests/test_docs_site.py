@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_docs_examples import _load  # docs/ modules by path, one loader for both docs test files
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -37,14 +38,6 @@ def _missing_toolchain() -> str | None:
 
 
 pytestmark = pytest.mark.skipif(_missing_toolchain() is not None, reason=str(_missing_toolchain()))
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"altgrad_docs_{name}", DOCS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

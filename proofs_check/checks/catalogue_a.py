@@ -133,14 +133,20 @@ def _counterexample(ctx: Context, salt: int, shapes: dict, rows: dict, **extra) 
 # -- shared fixtures -------------------------------------------------------------------------------------------------
 
 
-def _draw(rng: np.random.Generator, n: int, d: int, R: float = 1.0) -> dict[str, np.ndarray]:
-    """X, W (non-symmetric), W_V and an upstream gradient G, entries i.i.d. Uniform[-R, R] (G in [-1, 1])."""
-    return {
+def _draw(
+    rng: np.random.Generator, n: int, d: int, R: float = 1.0, keep: tuple[str, ...] | None = None
+) -> dict[str, np.ndarray]:
+    """X, W (non-symmetric), W_V and an upstream gradient G, entries i.i.d. Uniform[-R, R] (G in [-1, 1]).
+
+    ``keep`` names the arrays returned; all four are drawn regardless, so the random stream does not depend on it.
+    """
+    out = {
         "X": rng.uniform(-R, R, (n, d)),
         "W": rng.uniform(-R, R, (d, d)),
         "WV": rng.uniform(-R, R, (d, d)),
         "G": rng.uniform(-1, 1, (n, d)),
     }
+    return out if keep is None else {k: v for k, v in out.items() if k in keep}
 
 
 def _taylor_bound(Rbar: float, g: int, tail_exp: float = 1.0) -> float:
@@ -518,7 +524,7 @@ def check_C7(ctx: Context) -> Result:
     r"""Definition C.7 (spec #30): $\alpha(X) = u(X) 1_n$; with Def. C.8, $f = \mathrm{diag}(\alpha)^{-1} u$ is the
     reference attention matrix at $\beta = 1$, and $\alpha > 0$."""
     rng = ctx.rng(108)
-    cases = [{k: v for k, v in _draw(rng, n, 3).items() if k in ("X", "W")} for n in ((5,) if ctx.quick else (5, 9))]
+    cases = [_draw(rng, n, 3, keep=("X", "W")) for n in ((5,) if ctx.quick else (5, 9))]
 
     def claim(bk, X, W):
         u = bk.exp((X @ W) @ X.T)  # (n, n)
@@ -832,7 +838,7 @@ def check_C18(ctx: Context) -> Result:
     for constant inputs) $\le n\|X\|_\infty\|W_V\|_\infty$ (the paper's factor, for $n \ge d$) $= \mathrm{poly}(n)$."""
     rng = ctx.rng(118)
     cases = [
-        {k: v for k, v in _draw(rng, n, d, R).items() if k in ("X", "WV")}
+        _draw(rng, n, d, R, keep=("X", "WV"))
         for n, d, R in (((8, 4, 1.0),) if ctx.quick else ((8, 4, 1.0), (64, 8, 3.0), (16, 16, 0.5)))
     ]
 
@@ -1214,10 +1220,7 @@ def check_F1(ctx: Context) -> Result:
     $j_0 n \ldots$, $(A_{j_0})_{l,(p-1)d+q} = (A_1)_{j_0,p}(A_2)_{l,q}$; with $A_1 = A_2 = X$ and a row-major
     $w = \mathrm{vec}(W)$, $A w = \mathrm{vec}(XWX^\top)$, so $(A_{j_0}w)_l = S_{j_0,l}$."""
     rng = ctx.rng(127)
-    cases = [
-        {k: v for k, v in _draw(rng, n, d).items() if k in ("X", "W")}
-        for n, d in (((5, 3),) if ctx.quick else ((5, 3), (7, 4)))
-    ]
+    cases = [_draw(rng, n, d, keep=("X", "W")) for n, d in (((5, 3),) if ctx.quick else ((5, 3), (7, 4)))]
 
     def claim(bk, X, W):
         n, d = X.shape
@@ -1291,7 +1294,7 @@ def check_F3(ctx: Context) -> Result:
     \langle A_{j_0,i}, f_{j_0}\rangle$ (times $\beta$ in general), against central differences for every entry."""
     rng = ctx.rng(129)
     sizes = [(5, 3, 1.0), (5, 3, 1.0 / 3)] if ctx.quick else [(5, 3, 1.0), (5, 3, 1.0 / 3), (6, 4, 1.0), (6, 4, 0.25)]
-    cases = [{**{k: v for k, v in _draw(rng, n, d).items() if k in ("X", "W", "WV")}, "beta": b} for n, d, b in sizes]
+    cases = [{**_draw(rng, n, d, keep=("X", "W", "WV")), "beta": b} for n, d, b in sizes]
 
     def claim(bk, X, W, WV, beta):
         n, d = X.shape
@@ -1411,7 +1414,7 @@ def check_G2(ctx: Context) -> Result:
     else 0; Part 2 $\partial s_{i_2,j_2}/\partial W_V = X^\top f_{i_2,*} e_{j_2}^\top \in \mathbb R^{d\times d}$."""
     rng = ctx.rng(133)
     cases = [
-        {**{k: v for k, v in _draw(rng, n, d).items() if k in ("X", "W", "WV")}, "beta": b}
+        {**_draw(rng, n, d, keep=("X", "W", "WV")), "beta": b}
         for n, d, b in (((5, 3, 1.0),) if ctx.quick else ((5, 3, 1.0), (6, 4, 0.25)))
     ]
 

@@ -56,6 +56,20 @@ def _slope_txt(f: dict) -> str:
     return f"{f['slope']:.2f} [{f['lo']:.2f}, {f['hi']:.2f}]"
 
 
+def _time_series(sc: dict, curves: dict[str, str]) -> dict:
+    """Seconds against n from the scaling experiment's rows: {curve name: timing key}, rows that have the key."""
+    rows = sc["rows"]
+    return _series(
+        {
+            name: ([r["n"] for r in rows if key in r], [r[key] for r in rows if key in r])
+            for name, key in curves.items()
+        },
+        "n",
+        "seconds (min of k)",
+        logx=True,
+    )
+
+
 # -- a single-layer degree sweep (error against g), shared by #10, #14, #15, #16 -----------------------------------
 @functools.lru_cache(maxsize=8)
 def _degree_sweep(quick: bool, seed: int) -> dict:
@@ -198,6 +212,11 @@ def _depth_gap(ctx: Context) -> tuple[bool, dict]:
     return dd["conclusion"]["supports_1_over_poly_for_m_n_o1"] is False, dd
 
 
+def _deepest_row(dd: dict) -> dict:
+    """The depth experiment's row at its largest depth m, in its last sweep."""
+    return [r for r in dd["sweeps"][-1]["rows"] if r["m"] == max(dd["settings"]["depths"])][0]
+
+
 @check(
     id="cat.T4.2.multi_layer",
     label="Theorem 4.2",
@@ -254,7 +273,7 @@ def check_theorem_1_4(ctx: Context) -> Result:
 def check_lemma_5_5(ctx: Context) -> Result:
     r"""Lemma 5.5, spec #18: part (ii) covers dL/dX only; the weight gradients of lower layers carry errors too."""
     gap, dd = _depth_gap(ctx)
-    last = [r for r in dd["sweeps"][-1]["rows"] if r["m"] == max(dd["settings"]["depths"])][0]
+    last = _deepest_row(dd)
     w = max(max(p["dW"]["rel"], p["dW_V"]["rel"]) for p in last["layers"])
     fig = (
         f"m={last['m']}, g={last['g']}: dL/dX rel {last['dX']['rel']:.1e}, worst weight gradient rel {w:.1e}; gap {gap}"
@@ -383,12 +402,7 @@ def check_claim_B1(ctx: Context) -> Result:
         + f"; at n={big['n']}: "
         + ", ".join(f"h={h} {1e3 * big[f'fast_h{h}']:.1f} ms" for h in hs)
     )
-    series = _series(
-        {f"h={h}": ([r["n"] for r in sc["rows"]], [r[f"fast_h{h}"] for r in sc["rows"]]) for h in hs},
-        "n",
-        "seconds (min of k)",
-        logx=True,
-    )
+    series = _time_series(sc, {f"h={h}": f"fast_h{h}" for h in hs})
     return Result(ok, fig, {"fits": fits, "largest_n": big, "series": series})
 
 
@@ -544,16 +558,7 @@ def check_lemma_I4(ctx: Context) -> Result:
     e = sc["checks"]["prefix_vs_dense_rel"]
     f, fd = sc["fits"]["causal_prefix"], sc["fits"]["causal_dense"]
     ok = e < TOLERANCES["ID_float64"] and consistent_linear(f)
-    rows = sc["rows"]
-    series = _series(
-        {
-            k: ([r["n"] for r in rows if k in r], [r[k] for r in rows if k in r])
-            for k in ("causal_prefix", "causal_dense")
-        },
-        "n",
-        "seconds (min of k)",
-        logx=True,
-    )
+    series = _time_series(sc, {k: k for k in ("causal_prefix", "causal_dense")})
     return Result(
         ok,
         f"vs dense {e:.1e}; time slope prefix {_slope_txt(f)}, dense {_slope_txt(fd)}",
@@ -713,7 +718,7 @@ def check_W9(ctx: Context) -> Result:
 
     per-layer errors of $g_w$, $g_v$ at the largest depth, against the error of dL/dX."""
     dd = _exp(ctx, "depth")
-    last = [r for r in dd["sweeps"][-1]["rows"] if r["m"] == max(dd["settings"]["depths"])][0]
+    last = _deepest_row(dd)
     w = [max(p["dW"]["rel"], p["dW_V"]["rel"]) for p in last["layers"]]
     ok = min(w) > 0 and max(w) >= 0.1 * last["dX"]["rel"]
     fig = (
@@ -891,7 +896,7 @@ def check_W22(ctx: Context) -> Result:
 
     $\|G_i\|_\infty$ per layer for the deepest stack; the E-lemmas assume it is an input of O(log n) bits."""
     dd = _exp(ctx, "depth")
-    last = [r for r in dd["sweeps"][-1]["rows"] if r["m"] == max(dd["settings"]["depths"])][0]
+    last = _deepest_row(dd)
     G = [p["G_norm"] for p in last["layers"]]
     ok = max(G) > G[-1]
     fig = f"|G_i| from the top layer down: {' '.join(f'{x:.2f}' for x in reversed(G))} (max/top {max(G) / G[-1]:.2f})"

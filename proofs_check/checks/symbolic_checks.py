@@ -41,23 +41,31 @@ def _figure(kind: str, sizes: str, t0: float, extra: str = "") -> str:
     return f"{kind} at (n,d) in {sizes}{extra}; {time.perf_counter() - t0:.1f} s"
 
 
+def _proved(ctx: Context, names: list[str], kind: str = "proved", refute: list[tuple[str, dict]] | None = None,
+            extra: str = "") -> Result:  # fmt: skip
+    """Prove ``names``; with ``refute``, also the exact counterexamples (both must succeed). Timed from the start."""
+    t0 = time.perf_counter()
+    ok, proofs, sizes = _prove(ctx, names)
+    data: dict = {"proofs": proofs}
+    if refute is not None:
+        refuted, data["counterexamples"] = _refute(refute)
+        ok = ok and refuted
+    return Result(ok, _figure(kind, sizes, t0, extra), data)
+
+
 @check(id="sym.D17.five_terms", label="Lemma D.17", name="five terms D2, D4, D6, D7, D8 (SymPy, exact)",
        kind="ID", expected="WRONG-AS-PRINTED", spec=(59,))  # fmt: skip
 def five_terms(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["D8", "D4", "D2", "D7", "D6"])
-    refuted, cexs = _refute([(k, {}) for k in ("D8", "D4", "D2", "D7", "D6", "dX")]
-                            + [(k, {"symmetric_W": True}) for k in ("D8", "D7", "D6", "dX")])  # fmt: skip
-    fig = _figure("corrected proved", sizes, t0, "; printed D2..D8 and sum refuted exactly at (2,2)")
-    return Result(ok and refuted, fig, {"proofs": proofs, "counterexamples": cexs})
+    refute = ([(k, {}) for k in ("D8", "D4", "D2", "D7", "D6", "dX")]
+              + [(k, {"symmetric_W": True}) for k in ("D8", "D7", "D6", "dX")])  # fmt: skip
+    return _proved(ctx, ["D8", "D4", "D2", "D7", "D6"], "corrected proved", refute,
+                   "; printed D2..D8 and sum refuted exactly at (2,2)")  # fmt: skip
 
 
 @check(id="sym.D9.paths_and_sum", label="Lemma D.9", name="query, key, value paths and dL/dT_(i-1) (R1)",
        kind="ID", expected="OK", spec=(51, 44))  # fmt: skip
 def paths(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["query", "key", "value", "dX"])
-    return Result(ok, _figure("proved", sizes, t0), {"proofs": proofs})
+    return _proved(ctx, ["query", "key", "value", "dX"])
 
 
 @check(id="sym.D9.index_all_nd", label="Lemma D.9", name="five terms in index notation for symbolic n, d",
@@ -91,89 +99,65 @@ def index_all_nd(ctx: Context) -> Result:
 @check(id="sym.F4.dW", label="Lemma F.4", name="dL/dW = beta X^T P X (SymPy)", kind="ID", expected="OK",
        spec=(74,))  # fmt: skip
 def dW(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["dW"])
-    return Result(ok, _figure("proved", sizes, t0), {"proofs": proofs})
+    return _proved(ctx, ["dW"])
 
 
 @check(id="sym.C2.dWQ_dWK", label="Claim §C.2", name="dL/dW_Q = dL/dW W_K, dL/dW_K = (dL/dW)^T W_Q",
        kind="ID", expected="OK", spec=(26,))  # fmt: skip
 def dWQ_dWK(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["dW_Q", "dW_K"])
-    return Result(ok, _figure("proved", sizes, t0), {"proofs": proofs})
+    return _proved(ctx, ["dW_Q", "dW_K"])
 
 
 @check(id="sym.G3.dWV", label="Lemma G.3", name="dL/dW_V = X^T f^T G (printed X^T f G)", kind="ID",
        expected="WRONG-AS-PRINTED", spec=(78,))  # fmt: skip
 def dWV(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["dW_V"])
-    refuted, cexs = _refute([("dW_V", {}), ("dW_V", {"symmetric_W": True})])
-    fig = _figure("corrected proved", sizes, t0, "; printed refuted exactly at (2,2)")
-    return Result(ok and refuted, fig, {"proofs": proofs, "counterexamples": cexs})
+    return _proved(ctx, ["dW_V"], "corrected proved", [("dW_V", {}), ("dW_V", {"symmetric_W": True})],
+                   "; printed refuted exactly at (2,2)")  # fmt: skip
 
 
 @check(id="sym.Alg1.line19", label="Algorithm 1", name="gw of line 19 misses -p2 (exact counterexample)",
        kind="ALG", expected="WRONG-AS-PRINTED", spec=(12,))  # fmt: skip
 def line19(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["dW"])
-    refuted, cexs = _refute([("gw", {})])
-    fig = _figure("X^T P X proved", sizes, t0, "; X^T p1 X refuted exactly at (2,2)")
-    return Result(ok and refuted, fig, {"proofs": proofs, "counterexamples": cexs})
+    return _proved(ctx, ["dW"], "X^T P X proved", [("gw", {})], "; X^T p1 X refuted exactly at (2,2)")
 
 
 @check(id="sym.H2.G_i", label="Lemma H.2", name="G_i = (gT o phi'(Attn W_g)) W_g^T, dL/dW_g, layer",
        kind="ID", expected="OK", spec=(80, 81))  # fmt: skip
 def g_block(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["G_i", "dW_g", "layer"])
-    return Result(ok, _figure("proved (any phi)", sizes, t0), {"proofs": proofs})
+    return _proved(ctx, ["G_i", "dW_g", "layer"], "proved (any phi)")
 
 
 @check(id="sym.I7.causal", label="Lemma I.7", name="causal five terms, dX, dW, dW_V (f -> f^M)", kind="ID",
        expected="WRONG-AS-PRINTED", spec=(89, 91, 92))  # fmt: skip
 def causal(ctx: Context) -> Result:
-    t0 = time.perf_counter()
     names = ["causal.D8", "causal.D4", "causal.D2", "causal.D7", "causal.D6", "causal.dX", "causal.dW",
              "causal.dW_V"]  # fmt: skip
-    ok, proofs, sizes = _prove(ctx, names)
-    refuted, cexs = _refute([(k, {"causal": True}) for k in ("D8", "D6", "D7", "dW_V")])
-    fig = _figure("corrected proved", sizes, t0, "; printed D8, D6, D7, gv refuted exactly at (2,2)")
-    return Result(ok and refuted, fig, {"proofs": proofs, "counterexamples": cexs})
+    return _proved(ctx, names, "corrected proved", [(k, {"causal": True}) for k in ("D8", "D6", "D7", "dW_V")],
+                   "; printed D8, D6, D7, gv refuted exactly at (2,2)")  # fmt: skip
 
 
 @check(id="sym.K2.multihead", label="Lemma K.2", name="multi-head dX, dW_Q, dW_K, dW_V (per-head beta)",
        kind="ID", expected="OK", spec=(98, 99))  # fmt: skip
 def multihead(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["mh.dX", "mh.dW_Q", "mh.dW_K", "mh.dW_V"])
-    return Result(ok, _figure("proved", sizes, t0), {"proofs": proofs})
+    return _proved(ctx, ["mh.dX", "mh.dW_Q", "mh.dW_K", "mh.dW_V"])
 
 
 @check(id="sym.J3.residual", label="Lemma J.3", name="residual rule, around Attn and around g",
        kind="ID", expected="OK", spec=(93, 94, 95))  # fmt: skip
 def residual(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["residual.attn", "residual.layer"])
-    return Result(ok, _figure("proved (any phi)", sizes, t0), {"proofs": proofs})
+    return _proved(ctx, ["residual.attn", "residual.layer"], "proved (any phi)")
 
 
 @check(id="sym.C4.unit_loss", label="Lemma 3.4", name="L = sum of unit losses: dL/dX = VJP(G)", kind="ID",
        expected="OK", spec=(6, 9, 27))  # fmt: skip
 def unit_loss(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["unit_loss", "literal.unit_loss"])
-    return Result(ok, _figure("proved (arbitrary unit losses)", sizes, t0), {"proofs": proofs})
+    return _proved(ctx, ["unit_loss", "literal.unit_loss"], "proved (arbitrary unit losses)")
 
 
 @check(id="sym.C4.literal_diff", label="Lemma C.4", name="sympy.diff of the literal map = hand chain rule",
        kind="ID", expected="OK", spec=(27, 44))  # fmt: skip
 def literal(ctx: Context) -> Result:
-    t0 = time.perf_counter()
-    ok, proofs, sizes = _prove(ctx, ["literal.dX", "literal.causal.dX"])
-    return Result(ok, _figure("proved", sizes, t0), {"proofs": proofs})
+    return _proved(ctx, ["literal.dX", "literal.causal.dX"])
 
 
 @check(id="sym.D9.mpmath_route", label="Lemma D.9", name="lambdified derivations vs reference mpmath (dps 50)",

@@ -20,11 +20,14 @@ import functools
 import itertools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import mpmath
 import numpy as np
 
+from proofs_check.report import jsonable as jsonable  # one JSON conversion for the experiments and the report
 from reference.attention import head_blocks
 from reference.block import ACTIVATIONS
 from reference.model import Layer, Trace
@@ -431,16 +434,20 @@ def min_time(fn, repeats: int = 5, min_sample: float = 0.02) -> float:
     return best
 
 
-def jsonable(obj):
-    """Recursively turn numpy scalars/arrays into plain Python for json.dump."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.floating | np.integer | np.bool_):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
+def save_plot(path: str, draw: Callable[[Any], None], *args: Any, **kwargs: Any) -> str | None:
+    """The ``plot(data, path)`` of every experiment: ``draw(ax)`` on ``plt.subplots(*args, **kwargs)``, saved to
+    ``path`` with the Agg backend (byte-stable PNG metadata). Returns the path, or None when matplotlib (optional)
+    is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(*args, **kwargs)
+    draw(ax)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -97,20 +97,11 @@ def run(quick: bool = True, seed: int = 0) -> dict:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        lr = data["logit_range"]
+        ax.plot([r["d"] for r in lr], [r["max_logit_beta1"] for r in lr], "o-", label="max logit, beta=1")
+        ax.plot([r["d"] for r in lr], [r["max_logit_beta1/d"] for r in lr], "s-", label="max logit, beta=1/d")
+        ax.set_xlabel("d")
+        ax.legend()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    lr = data["logit_range"]
-    ax.plot([r["d"] for r in lr], [r["max_logit_beta1"] for r in lr], "o-", label="max logit, beta=1")
-    ax.plot([r["d"] for r in lr], [r["max_logit_beta1/d"] for r in lr], "s-", label="max logit, beta=1/d")
-    ax.set_xlabel("d")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, figsize=(6, 4))

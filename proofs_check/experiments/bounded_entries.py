@@ -127,23 +127,14 @@ def run(quick: bool = True, seed: int = 0) -> dict:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        n = data["settings"]["n"]
+        for s in data["stacks"]:
+            lab = f"{s['scale']:g}x {'residual' if s['residual'] else 'plain'}"
+            ax.semilogy([r["layer"] for r in s["rows"]], [r["logit_max"] for r in s["rows"]], marker="o", label=lab)
+        ax.axhline(math.log(n), ls="--", color="k", label="log n")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("max |beta q.k|")
+        ax.legend()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    n = data["settings"]["n"]
-    for s in data["stacks"]:
-        lab = f"{s['scale']:g}x {'residual' if s['residual'] else 'plain'}"
-        ax.semilogy([r["layer"] for r in s["rows"]], [r["logit_max"] for r in s["rows"]], marker="o", label=lab)
-    ax.axhline(math.log(n), ls="--", color="k", label="log n")
-    ax.set_xlabel("layer")
-    ax.set_ylabel("max |beta q.k|")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, figsize=(6, 4))

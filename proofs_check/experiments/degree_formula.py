@@ -111,22 +111,13 @@ def run(quick: bool = True, seed: int = 0) -> dict:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        for a, key in zip(ax, ("F_printed_R", "F_R2"), strict=True):
+            for kind, mk in (("taylor", "o"), ("chebyshev", "s")):
+                rs = [r for r in data["rows"] if r[f"g_{kind}"] is not None]
+                a.plot([r[key] for r in rs], [r[f"g_{kind}"] for r in rs], mk, label=kind)
+            a.set_xlabel(key)
+            a.set_ylabel("minimal degree")
+            a.legend()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    for a, key in zip(ax, ("F_printed_R", "F_R2"), strict=True):
-        for kind, mk in (("taylor", "o"), ("chebyshev", "s")):
-            rs = [r for r in data["rows"] if r[f"g_{kind}"] is not None]
-            a.plot([r[key] for r in rs], [r[f"g_{kind}"] for r in rs], mk, label=kind)
-        a.set_xlabel(key)
-        a.set_ylabel("minimal degree")
-        a.legend()
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, 1, 2, figsize=(10, 4))

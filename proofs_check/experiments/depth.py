@@ -287,28 +287,20 @@ def conclude(data: dict) -> dict:
 
 def plot(data: dict, path: str) -> str | None:
     """log error of dL/dX against m per (n, g); returns the path, or None when matplotlib is missing."""
-    try:
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    for sw in data["sweeps"]:
-        for g in data["settings"]["degrees"]:
-            pts = [(r["m"], r["dX"]["rel"]) for r in sw["rows"] if r["g"] == g]
-            ax[0].semilogy(*zip(*pts, strict=True), marker="o", label=f"n={sw['n']}, g={g}")
-    ax[0].set_xlabel("depth m")
-    ax[0].set_ylabel("rel. error of dL/dX")
-    ax[0].legend()
-    pr = data["amplification"]["products"]
-    ax[1].semilogy([p["m"] for p in pr], [p["prod_C_exact"] for p in pr], marker="o", label="prod ||B_j||")
-    ax[1].semilogy([p["m"] for p in pr], [p["norm_of_product"] for p in pr], marker="s", label="||B_1...B_m||")
-    ax[1].semilogy([p["m"] for p in pr], [p["prod_C_bound"] for p in pr], marker="^", label="prod bound §2.10")
-    ax[1].set_xlabel("depth m")
-    ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    def draw(ax) -> None:
+        for sw in data["sweeps"]:
+            for g in data["settings"]["degrees"]:
+                pts = [(r["m"], r["dX"]["rel"]) for r in sw["rows"] if r["g"] == g]
+                ax[0].semilogy(*zip(*pts, strict=True), marker="o", label=f"n={sw['n']}, g={g}")
+        ax[0].set_xlabel("depth m")
+        ax[0].set_ylabel("rel. error of dL/dX")
+        ax[0].legend()
+        pr = data["amplification"]["products"]
+        ax[1].semilogy([p["m"] for p in pr], [p["prod_C_exact"] for p in pr], marker="o", label="prod ||B_j||")
+        ax[1].semilogy([p["m"] for p in pr], [p["norm_of_product"] for p in pr], marker="s", label="||B_1...B_m||")
+        ax[1].semilogy([p["m"] for p in pr], [p["prod_C_bound"] for p in pr], marker="^", label="prod bound §2.10")
+        ax[1].set_xlabel("depth m")
+        ax[1].legend()
+
+    return cm.save_plot(path, draw, 1, 2, figsize=(10, 4))

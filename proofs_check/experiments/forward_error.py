@@ -118,22 +118,13 @@ def run(quick: bool = True, seed: int = 0) -> dict:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        for g in data["settings"]["degrees"]:
+            rs = [r for r in data["rows"] if r["g"] == g]
+            for key, mk in (("backward_induced", "o"), ("forward_induced", "s"), ("total", "^")):
+                ax.semilogy([r["m"] for r in rs], [r[key]["abs"] for r in rs], marker=mk, label=f"{key} g={g}")
+        ax.set_xlabel("depth m")
+        ax.set_ylabel("|error of dL/dX|")
+        ax.legend(fontsize=7)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for g in data["settings"]["degrees"]:
-        rs = [r for r in data["rows"] if r["g"] == g]
-        for key, mk in (("backward_induced", "o"), ("forward_induced", "s"), ("total", "^")):
-            ax.semilogy([r["m"] for r in rs], [r[key]["abs"] for r in rs], marker=mk, label=f"{key} g={g}")
-    ax.set_xlabel("depth m")
-    ax.set_ylabel("|error of dL/dX|")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, figsize=(6, 4))

@@ -202,21 +202,12 @@ def run(quick: bool = True, seed: int = 0) -> dict:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        styles = [(m, ls) for ls in ("-", "--", ":") for m in ("o", "s", "^", "v", "D", "x", "*")]
+        for t, (mk, ls) in zip((t for t in data["table"] if all(t["ratio_paper"])), styles, strict=False):
+            ax.loglog(data["ns"], t["ratio_paper"], marker=mk, ls=ls, label=t["lemma"])
+        ax.set_xlabel("n")
+        ax.set_ylabel("observed / paper bound")
+        ax.legend(fontsize=6, ncol=2)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 5))
-    styles = [(m, ls) for ls in ("-", "--", ":") for m in ("o", "s", "^", "v", "D", "x", "*")]
-    for t, (mk, ls) in zip((t for t in data["table"] if all(t["ratio_paper"])), styles, strict=False):
-        ax.loglog(data["ns"], t["ratio_paper"], marker=mk, ls=ls, label=t["lemma"])
-    ax.set_xlabel("n")
-    ax.set_ylabel("observed / paper bound")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, figsize=(7, 5))

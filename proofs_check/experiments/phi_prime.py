@@ -73,21 +73,12 @@ def run(quick: bool = True, seed: int = 0) -> dict:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        for act in ("tanh", "cube"):
+            rs = [r for r in data["rows"] if r["activation"] == act]
+            ax.loglog([r["U_norm"] for r in rs], [r["transfer_exact"] for r in rs], marker="o", label=act)
+        ax.set_xlabel("||Attn W_g||_inf")
+        ax.set_ylabel("error transfer through g")
+        ax.legend()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for act in ("tanh", "cube"):
-        rs = [r for r in data["rows"] if r["activation"] == act]
-        ax.loglog([r["U_norm"] for r in rs], [r["transfer_exact"] for r in rs], marker="o", label=act)
-    ax.set_xlabel("||Attn W_g||_inf")
-    ax.set_ylabel("error transfer through g")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, figsize=(6, 4))

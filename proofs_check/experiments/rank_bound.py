@@ -57,22 +57,13 @@ def run(quick: bool = True, seed: int = 0) -> dict:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        for d in data["settings"]["ds"]:
+            rs = [r for r in data["rows"] if r["d"] == d]
+            ax.semilogy([r["g"] for r in rs], [r["columns"] for r in rs], "o-", label=f"C(d+g,g), d={d}")
+            ax.semilogy([r["g"] for r in rs], [r["paper_bound"] for r in rs], "s--", label=f"C(2(g+d),2g), d={d}")
+        ax.set_xlabel("degree g")
+        ax.set_ylabel("rank")
+        ax.legend(fontsize=7)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for d in data["settings"]["ds"]:
-        rs = [r for r in data["rows"] if r["d"] == d]
-        ax.semilogy([r["g"] for r in rs], [r["columns"] for r in rs], "o-", label=f"C(d+g,g), d={d}")
-        ax.semilogy([r["g"] for r in rs], [r["paper_bound"] for r in rs], "s--", label=f"C(2(g+d),2g), d={d}")
-    ax.set_xlabel("degree g")
-    ax.set_ylabel("rank")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, figsize=(6, 4))

@@ -50,21 +50,12 @@ def run(quick: bool = True, seed: int = 0) -> dict:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        for name, rows in data["losses"].items():
+            ax.loglog([r["abs"] for r in rows], [r["rel"] for r in rows], "o", label=name)
+        ax.axvline(1 / data["settings"]["n"], ls="--", color="k")
+        ax.set_xlabel("absolute error")
+        ax.set_ylabel("relative error")
+        ax.legend()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, rows in data["losses"].items():
-        ax.loglog([r["abs"] for r in rows], [r["rel"] for r in rows], "o", label=name)
-    ax.axvline(1 / data["settings"]["n"], ls="--", color="k")
-    ax.set_xlabel("absolute error")
-    ax.set_ylabel("relative error")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, figsize=(7, 4))

@@ -123,21 +123,12 @@ def consistent_linear(fit: dict) -> bool:
 
 
 def plot(data: dict, path: str) -> str | None:
-    try:
-        import matplotlib
+    def draw(ax) -> None:
+        for key in ("fast", "naive", "fast_residual", "causal_prefix", "causal_dense"):
+            pts = [(r["n"], r[key]) for r in data["rows"] if key in r]
+            ax.loglog(*zip(*pts, strict=True), marker="o", label=f"{key} (slope {data['fits'][key]['slope']:.2f})")
+        ax.set_xlabel("n")
+        ax.set_ylabel("seconds (min of k)")
+        ax.legend(fontsize=7)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key in ("fast", "naive", "fast_residual", "causal_prefix", "causal_dense"):
-        pts = [(r["n"], r[key]) for r in data["rows"] if key in r]
-        ax.loglog(*zip(*pts, strict=True), marker="o", label=f"{key} (slope {data['fits'][key]['slope']:.2f})")
-    ax.set_xlabel("n")
-    ax.set_ylabel("seconds (min of k)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return cm.save_plot(path, draw, figsize=(6, 4))
