@@ -13,6 +13,19 @@ observed *agrees with the expected status*:
 
 A verdict that contradicts the expected status (``ok=False``) or a check that raises makes ``altgrad check`` exit
 nonzero.
+
+Falsifiability (mutants)
+------------------------
+Every check counted as *verified* names at least one **mutant**: a plausible wrong variant of the thing it checks
+(a transposed f, a dropped beta, a quadratic algorithm, a bound with a smaller constant, a polynomial one degree too
+low, ...). The check function reads :attr:`Context.mutant` and, when it names one of its mutants, runs the *same*
+evidence on that wrong variant. A mutant is **killed** when the check's ``ok`` becomes False under it. A check
+declared ``illustration=True`` is shown in the report but never counted as verified; it needs no mutant.
+
+Inherited errors (spec §0.5 item 4)
+-----------------------------------
+``inherits`` lists the SPEC §3 numbers whose errors a statement receives from earlier statements; the verdict judges
+the statement's own conclusion as printed, given its own definitions.
 """
 
 from __future__ import annotations
@@ -22,7 +35,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,10 +55,15 @@ class Context:
 
     quick: bool = True
     seed: int = 0
+    mutant: str | None = None  # the wrong variant this run checks instead of the statement (None: the statement)
 
     def rng(self, salt: int = 0) -> np.random.Generator:
         """A generator seeded by (seed, salt), so each check draws its own replayable stream."""
         return np.random.default_rng([self.seed, salt])
+
+    def mutated(self, name: str) -> bool:
+        """True when this run checks the mutant ``name`` (a declared wrong variant) instead of the statement."""
+        return self.mutant == name
 
 
 @dataclass
@@ -55,6 +73,11 @@ class Result:
     ok: bool
     figure: str
     data: dict[str, Any] = field(default_factory=dict)
+    # the one result schema (issue 9): the decisive number, what it was held against, and how it was decided
+    observed: float | None = None  # the decisive measured figure (an error, a slack numerator, a fitted exponent...)
+    bound: float | None = None  # what ``observed`` was held against (a bound, a tolerance, an expected value)
+    precision: str | None = None  # what decided: "float64", "mpmath dps=50", "counted work", "exact (SymPy)", ...
+    counterexample: dict[str, Any] | None = None  # the replayable failing input, where a printed form fails
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,9 @@ class Check:
     uses: tuple[str, ...]
     fn: Callable[[Context], Result]
     module: str
+    mutants: tuple[str, ...] = ()
+    illustration: bool = False
+    inherits: tuple[int, ...] = ()
 
     @property
     def command(self) -> str:
@@ -86,8 +112,17 @@ def check(
     expected: str,
     spec: tuple[int, ...] = (),
     uses: tuple[str, ...] = (),
+    mutants: tuple[str, ...] = (),
+    illustration: bool = False,
+    inherits: tuple[int, ...] = (),
 ) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
-    """Register a check function under ``id`` (decorator)."""
+    """Register a check function under ``id`` (decorator).
+
+    ``mutants``: names of the wrong variants the check must reject (read back through :meth:`Context.mutated`).
+    ``illustration``: shown, never counted as verified. ``inherits``: SPEC §3 numbers of inherited errors.
+    """
+    if len(set(mutants)) != len(mutants):
+        raise ValueError(f"mutants: expected distinct names, got {mutants!r} (check {id!r})")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r} (check {id!r})")
     if expected not in STATUSES:
@@ -96,7 +131,8 @@ def check(
     def deco(fn: Callable[[Context], Result]) -> Callable[[Context], Result]:
         if id in REGISTRY:
             raise ValueError(f"check id {id!r} registered twice ({REGISTRY[id].module}, {fn.__module__})")
-        REGISTRY[id] = Check(id, label, name, kind, expected, tuple(spec), tuple(uses), fn, fn.__module__)
+        REGISTRY[id] = Check(id, label, name, kind, expected, tuple(spec), tuple(uses), fn, fn.__module__,
+                             tuple(mutants), bool(illustration), tuple(inherits))  # fmt: skip
         return fn
 
     return deco
@@ -129,10 +165,25 @@ class Record:
     profile: str
     wall_s: float
     command: str
+    observed: float | None = None
+    bound: float | None = None
+    ratio: float | None = None  # observed / bound
+    precision: str | None = None
+    counterexample: dict[str, Any] | None = None
+    inherits: list[int] = field(default_factory=list)
+    illustration: bool = False
+    mutants: list[str] = field(default_factory=list)  # declared
+    mutants_killed: list[str] = field(default_factory=list)  # declared and rejected in this run
+    mutants_survived: dict[str, str] = field(default_factory=dict)  # name -> why (figure or exception)
 
     @property
     def contradicts(self) -> bool:
         return self.verdict in (CONTRADICTS, ERROR)
+
+    @property
+    def verified(self) -> bool:
+        """Counted as verified: agrees with its expected status, is no illustration, and killed every mutant."""
+        return not self.contradicts and not self.illustration and bool(self.mutants) and not self.mutants_survived
 
 
 def verdict_for(chk: Check, ok: bool) -> str:
@@ -141,30 +192,89 @@ def verdict_for(chk: Check, ok: bool) -> str:
     return "trend" if chk.kind == "ASYM" and chk.expected == "OK" else _AGREE[chk.expected]
 
 
-def run_check(chk: Check, ctx: Context) -> Record:
-    """Run one check; an exception becomes verdict ERROR with the traceback in ``data``."""
-    t0 = time.perf_counter()
+def run_mutant(chk: Check, ctx: Context, name: str) -> tuple[bool, str]:
+    """Run ``chk`` on its mutant ``name``: (killed, why). Killed means the check's ``ok`` became False.
+
+    A mutant run that raises is *not* a kill (a crash is no evidence that the wrong variant was detected).
+    """
+    if name not in chk.mutants:
+        raise ValueError(f"mutant: check {chk.id!r} declares {list(chk.mutants)}, got {name!r}")
     try:
-        res = chk.fn(ctx)
+        res = chk.fn(replace(ctx, mutant=name))
+    except Exception as exc:
+        return False, f"raised {type(exc).__name__}: {exc}"
+    return (not res.ok), res.figure
+
+
+def _ratio(observed: float | None, bound: float | None) -> float | None:
+    if observed is None or bound is None:
+        return None
+    try:
+        return float(observed) / float(bound) if float(bound) != 0 else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def run_check(chk: Check, ctx: Context, *, mutants: bool = True) -> Record:
+    """Run one check (and, with ``mutants``, each of its mutants); an exception becomes verdict ERROR."""
+    t0 = time.perf_counter()
+    res = None
+    try:
+        res = chk.fn(replace(ctx, mutant=None))
         verdict, figure, data = verdict_for(chk, res.ok), res.figure, res.data
     except Exception as exc:  # a crashing check is reported, never hidden
         verdict, figure = ERROR, f"{type(exc).__name__}: {exc}"
         data = {"traceback": traceback.format_exc()}
+    killed: list[str] = []
+    survived: dict[str, str] = {}
+    if mutants and verdict != ERROR:
+        for name in chk.mutants:
+            k, why = run_mutant(chk, ctx, name)
+            if k:
+                killed.append(name)
+            else:
+                survived[name] = why
     wall = time.perf_counter() - t0
     profile = "quick" if ctx.quick else "full"
     cmd = f"altgrad check --{profile} --seed {ctx.seed} --only {chk.id}"
+    observed = res.observed if res is not None else None
+    bound = res.bound if res is not None else None
     return Record(
         chk.id, chk.label, chk.name, chk.kind, chk.expected, list(chk.spec), list(chk.uses),
         verdict, figure, data, ctx.seed, profile, round(wall, 3), cmd,
+        observed=observed, bound=bound, ratio=_ratio(observed, bound),
+        precision=res.precision if res is not None else None,
+        counterexample=res.counterexample if res is not None else None,
+        inherits=list(chk.inherits), illustration=chk.illustration, mutants=list(chk.mutants),
+        mutants_killed=killed, mutants_survived=survived,
     )  # fmt: skip
 
 
+def _matches(chk: Check, wanted: str) -> bool:
+    """``wanted`` is a case-insensitive prefix of the check's label (``"lemma e"``) or of its id."""
+    return chk.label.lower().startswith(wanted) or chk.id.lower().startswith(wanted)
+
+
+def _statement(chk: Check) -> str:
+    """The part of a label after its first word: "d.17" of "Lemma D.17", "w5" of "Weak point W5" -> "point w5"."""
+    return chk.label.lower().split(" ", 1)[-1]
+
+
 def select(registry: dict[str, Check], only: list[str] | None) -> list[Check]:
-    """Checks whose id or paper label matches one of ``only`` (case-insensitive); all when ``only`` is empty."""
+    """Checks whose id, label or label prefix matches one of ``only`` (case-insensitive); all when ``only`` is empty.
+
+    An exact id or label selects just those checks; otherwise the term is a prefix of a label, of an id, or of the
+    label's statement part: ``--only d.17`` selects "Lemma D.17", ``--only "Lemma E"`` every Lemma E.x.
+    """
     if not only:
         return list(registry.values())
-    wanted = [o.lower() for o in only]
-    chosen = [c for c in registry.values() if c.id.lower() in wanted or c.label.lower() in wanted]
+    seen: set[str] = set()
+    for w in (o.strip().lower() for o in only):
+        exact = [c for c in registry.values() if c.id.lower() == w or c.label.lower() == w]
+        seen.update(
+            c.id for c in exact or [c for c in registry.values() if _matches(c, w) or _statement(c).startswith(w)]
+        )
+    chosen = [c for c in registry.values() if c.id in seen]  # registry order
     if not chosen:
         labels = sorted({c.label for c in registry.values()})
         raise ValueError(f"--only: no check has id or label in {only}; known labels: {labels}")
