@@ -81,7 +81,10 @@ class PolyCert:
 def round_up_R(R: float) -> float:
     """R rounded up to the geometric grid $2^{j/8}$ (at least :data:`R_MIN`)."""
     if not (R >= 0 and math.isfinite(R)):
-        raise ValueError(f"R: expected a finite number >= 0, got {R!r}")
+        raise ValueError(
+            f"R (the logit range max |beta q_i . k_j|): expected a finite number >= 0, got {R!r}; a non-finite R "
+            "means the logits overflow float64: expected smaller inputs X or weights"
+        )
     if R <= R_MIN:
         return R_MIN
     j = math.ceil(math.log2(R) * GRID_STEPS_PER_OCTAVE - 1e-12)

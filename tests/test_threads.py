@@ -103,3 +103,12 @@ def test_mpmath_backend_numbers_carry_the_requested_precision():
     tr = reference.forward(X[:3], LAYERS[:1], backend="mpmath", dps=60)
     x = tr.output[0, 0]
     assert x.context.dps == 60 and x.context is not mpmath.mp
+
+
+def test_private_context_numbers_survive_pickling_for_process_pools():
+    import pickle
+
+    tr = reference.forward(X[:3], LAYERS[:1], backend="mpmath", dps=60)
+    back = pickle.loads(pickle.dumps(tr))
+    assert _bits([back.output]) == _bits([tr.output])
+    assert back.output[0, 0].context.dps == 60 and back.backend.ctx is not tr.backend.ctx
