@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import mpmath
 import numpy as np
+from hypothesis import given, seed
+from hypothesis import strategies as st
 
 import fastpath
 import reference
@@ -46,7 +48,7 @@ def mp_job():
 
 
 def poly_job():
-    pc = _certified.__wrapped__(round_up_R(1.5), 1e-6, "chebyshev")  # the arithmetic itself, not the cache
+    pc = _certified.__wrapped__(round_up_R(1.0), 1e-5, "chebyshev")  # the arithmetic itself, not the cache
     return [pc.coeffs, np.array([pc.err, pc.abs_sum, pc.degree])]
 
 
@@ -112,3 +114,15 @@ def test_private_context_numbers_survive_pickling_for_process_pools():
     back = pickle.loads(pickle.dumps(tr))
     assert _bits([back.output]) == _bits([tr.output])
     assert back.output[0, 0].context.dps == 60 and back.backend.ctx is not tr.backend.ctx
+
+
+@seed(5)
+@given(st.integers(20, 80), st.integers(2, 400), st.integers(0, 2**32 - 1))
+def test_any_global_precision_leaves_a_private_context_result_unchanged(dps, global_dps, s):
+    rng = np.random.default_rng(s)
+    Xs = rng.uniform(-2, 2, (2, 2))
+    Ls = [Layer(*(rng.uniform(-1, 1, (2, 2)) for _ in range(4)))]
+    want = _bits([reference.forward(Xs, Ls, activation="gelu", backend="mpmath", dps=dps).output])
+    with mpmath.workdps(global_dps):
+        got = _bits([reference.forward(Xs, Ls, activation="gelu", backend="mpmath", dps=dps).output])
+    assert got == want
