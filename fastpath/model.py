@@ -37,7 +37,7 @@ from fastpath.bounds import (
     head_rho,
     matmul_bound,
 )
-from fastpath.layer import HeadState, attention_backward, attention_forward
+from fastpath.layer import METHODS, HeadState, attention_backward, attention_forward
 from fastpath.lowrank import MEMORY_BUDGET
 from fastpath.poly import KINDS
 from reference import validate as v
@@ -77,6 +77,15 @@ class FastTrace:
     eps: float
     poly: str
     caches: list[FastLayerCache]
+    certificate: str = "a-priori"
+    allow_vacuous: bool = False
+    madds: int = 0  # counted multiply-adds of the forward (fastpath.work), certificate excluded
+
+    @property
+    def method(self) -> str:
+        """``"exact"`` or ``"lowrank"`` when every head of every layer used it, else ``"mixed"``."""
+        ms = {st.method for c in self.caches for st in c.heads}
+        return ms.pop() if len(ms) == 1 else "mixed"
 
     @property
     def T(self) -> list[np.ndarray]:
@@ -122,9 +131,11 @@ class FastTrace:
 
 @dataclass
 class FastGrads(Grads):
-    """The reference's :class:`reference.model.Grads` plus ``bound`` (a Grads of entrywise bounds, same fields)."""
+    """The reference's :class:`reference.model.Grads` plus ``bound`` (a Grads of entrywise bounds, same fields) and
+    ``madds``, the counted multiply-adds of the backward's contractions (certificate excluded)."""
 
     bound: Grads | None = None
+    madds: int = 0
 
 
 def _eps(eps) -> float:
@@ -135,17 +146,50 @@ def _eps(eps) -> float:
     return eps
 
 
+CERTIFICATES = ("a-priori",)  # "a-posteriori" lands with issue 10
+
+
+def _owned(a: np.ndarray | None) -> np.ndarray | None:
+    """A read-only private copy: the trace owns its data, so mutating the caller's arrays cannot change backward."""
+    if a is None:
+        return None
+    a = np.array(a, dtype=np.float64, copy=True)
+    a.setflags(write=False)
+    return a
+
+
 def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=False, activation="identity", *,
-            poly="chebyshev", memory_budget=MEMORY_BUDGET, block=None) -> FastTrace:  # fmt: skip
+            poly="chebyshev", memory_budget=MEMORY_BUDGET, block=None, degree=None, method="auto",
+            exact_forward=False, certificate="a-priori", allow_vacuous=False) -> FastTrace:  # fmt: skip
     r"""Fast forward of the m-layer model (Def. 1.3, J.1–J.2, K.1) with certified low-rank attention (#13, I.1).
 
-    Args are those of :func:`reference.forward` plus ``eps`` (target relative error of the polynomial, Lemma I.1),
-    ``poly`` (``"chebyshev"`` or ``"taylor"``), ``memory_budget`` (bytes; a rank needing more is refused with a
-    ValueError naming R, eps, degree, rank and the budget) and ``block`` (tokens per streamed block; None = auto).
+    Args are those of :func:`reference.forward` plus
+
+    * ``eps``: target relative error of the polynomial (Lemma I.1); validated always, used to choose the degree
+      only when ``degree`` is None;
+    * ``degree``: fix the polynomial degree g (then its error is certified, ``trace.cert_err``, not targeted);
+    * ``poly``: ``"chebyshev"`` or ``"taylor"``;
+    * ``method``: ``"lowrank"`` (polynomial path, forced), ``"exact"`` (dense kernel, certificate = float64
+      rounding only) or ``"auto"``: exact when the rank is not below n (:func:`fastpath.layer.choose_method`);
+    * ``exact_forward``: the layer outputs are the exact (dense) attention while the low-rank factors are still
+      built and used by :func:`backward` (separates forward- from backward-induced error, spec W10);
+    * ``certificate``: ``"a-posteriori"`` (computed magnitudes) or ``"a-priori"`` (spec §2.10 constants);
+    * ``allow_vacuous``: return certificates that are infinite or vacuous (bound >= scale of the field) instead
+      of refusing them (for experiments);
+    * ``memory_budget`` (bytes; a rank needing more is refused with a ValueError naming R, eps, degree, rank and
+      the budget) and ``block`` (tokens per streamed block; None = auto).
+
+    The trace keeps read-only copies of X and the weights.
     """
-    X = v.matrix("X", X, (None, None))
+    X = _owned(v.matrix("X", X, (None, None)))
     n, d = X.shape
     eps = _eps(eps)
+    method = v.choice("method", method, METHODS)
+    certificate = v.choice("certificate", certificate, CERTIFICATES)
+    exact_forward, allow_vacuous = v.flag("exact_forward", exact_forward), v.flag("allow_vacuous", allow_vacuous)
+    if degree is not None and (isinstance(degree, bool) or not isinstance(degree, int | np.integer) or degree < 0):
+        raise ValueError(f"degree: expected None or an integer >= 0, got {degree!r}")
+    degree = None if degree is None else int(degree)
     heads = v.positive_int("heads", heads)
     if d % heads:
         raise ValueError(f"heads: expected a divisor of d = {d}, got {heads}")
@@ -156,13 +200,17 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
     memory_budget = v.positive_int("memory_budget", memory_budget)
     if block is not None:
         block = v.positive_int("block", block)
-    layers = _check_layers(layers, d, FLOAT64)
+    layers = [Layer(*(_owned(getattr(L, k)) for k in ("W_Q", "W_K", "W_V", "W_g")))
+              for L in _check_layers(layers, d, FLOAT64)]  # fmt: skip
     beta = float(resolve_beta(beta, d, heads, FLOAT64))
     T, e_T = X, 0.0
     caches = []
+    madds = 0
     for L in layers:
         states, A = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads, eps=eps,
-                                      kind=poly, budget=memory_budget, block=block)  # fmt: skip
+                                      kind=poly, budget=memory_budget, block=block, degree=degree, method=method,
+                                      exact_forward=exact_forward)  # fmt: skip
+        madds += sum(st.madds for st in states)
         rhos = [head_rho(st, T, e_T) for st in states]
         e_A = max(forward_bound(st, hr, e_T) for st, hr in zip(states, rhos, strict=True))
         Z = T + A if residual else None  # (n, d)
@@ -170,6 +218,7 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
         U, e_U = None, 0.0
         if L.W_g is not None:
             U = inner @ L.W_g  # (n, d)
+            madds += n * d * d
             e_U = e_inner * float(np.abs(L.W_g).sum(axis=0).max())
             e_U += block_round(float((np.abs(inner) @ np.abs(L.W_g)).max()), d)
             M = float(np.abs(U).max()) + e_U
@@ -180,7 +229,8 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
             T_out, e_out = inner, e_inner
         caches.append(FastLayerCache(T, states, rhos, A, Z, U, T_out, e_T, e_A, e_inner, e_U, e_out))
         T, e_T = T_out, e_out
-    return FastTrace(X, layers, beta, causal, heads, residual, act_name, eps, poly, caches)
+    return FastTrace(X, layers, beta, causal, heads, residual, act_name, eps, poly, caches, certificate,
+                     allow_vacuous, madds)  # fmt: skip
 
 
 def _g_backward(gT, e_gT: float, c: FastLayerCache, W_g, act_name: str):
@@ -222,6 +272,7 @@ def backward(trace: FastTrace, dL_dout) -> FastGrads:
     e_gT = 0.0
     dT, bT = [gT], [np.zeros((n, d))]
     lg, lb = [], []
+    madds = 0
     for i in reversed(range(len(trace.layers))):
         c, L = trace.caches[i], trace.layers[i]
         dW_g = b_dWg = None
@@ -234,6 +285,7 @@ def backward(trace: FastTrace, dL_dout) -> FastGrads:
         else:
             G, e_G = (g_in, e_gin) if L.W_g is not None else (gT, e_gT)
         ag = attention_backward(c.heads, c.T_in, G)
+        madds += ag.madds + (2 * n * d * d if L.W_g is not None else 0)
         d_h = d // len(c.heads)
         hb = [backward_bound(st, hr, c.T_in, G[:, l * d_h : (l + 1) * d_h], c.e_in, e_G)
               for l, (st, hr) in enumerate(zip(c.heads, c.rho, strict=True))]  # fmt: skip
@@ -259,7 +311,7 @@ def backward(trace: FastTrace, dL_dout) -> FastGrads:
     bT.reverse()
     lg.reverse()
     lb.reverse()
-    return FastGrads(dT[0], dT, lg, bound=Grads(bT[0], bT, lb))
+    return FastGrads(dT[0], dT, lg, bound=Grads(bT[0], bT, lb), madds=madds)
 
 
-__all__ = ["FastGrads", "FastLayerCache", "FastTrace", "backward", "forward"]
+__all__ = ["CERTIFICATES", "FastGrads", "FastLayerCache", "FastTrace", "backward", "forward"]
