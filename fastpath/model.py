@@ -265,6 +265,7 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
             trace.madds += n * d * d
             _finite(blk.T, i, f"the block output g_{i}")
         T_out = (Z + blk.T if blk is not None else Z) if residual else (inner if blk is None else blk.T)
+        _finite(T_out, i, f"the layer output T_{i}")
         c = FastLayerCache(T, states, A, Z, blk, T_out)
         with np.errstate(all="ignore"):  # a bound may overflow to inf (then refused as vacuous), never NaN
             if certificate == "a-priori":
