@@ -17,7 +17,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-BACKENDS = ("float64", "mpmath")
+BACKENDS = ("float64", "mpmath", "arb")  # "arb": ball arithmetic, optional extra altgrad[certify] (reference.arb)
 
 _mp_exp = np.frompyfunc(mpmath.exp, 1, 1)
 _mp_log = np.frompyfunc(mpmath.log, 1, 1)
@@ -121,11 +121,15 @@ FLOAT64 = Backend("float64")
 
 
 def get_backend(backend: str, dps: int = 50) -> Backend:
-    """Look a backend up by name; ``dps`` matters for mpmath only."""
+    """Look a backend up by name; ``dps`` (decimal digits) matters for mpmath and arb only."""
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if isinstance(dps, bool) or not isinstance(dps, int) or dps < 15:
         raise ValueError(f"dps: expected an integer >= 15 (decimal digits), got {dps!r}")
+    if backend == "arb":
+        from reference.arb import arb_backend
+
+        return arb_backend(dps)
     return Backend(backend, dps)
 
 
