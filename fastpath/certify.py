@@ -140,7 +140,7 @@ def certify_fast(X, layers, dL_dout, *, eps=1e-8, dps: int = 30, **cfg) -> Certi
     fast = {**all_fields(fg, ft), **_forward_fields(ft.T, ft.attn)}
     exact = {**all_fields(rg, rt), **_forward_fields(rt.T, rt.attn)}
     bound = {**all_fields(fg.bound, ft), **_forward_fields(ft.bound_T, ft.bound_attn)}
-    with bk.precision():
+    with bk.compute():
         fields = {k: _prove_field(fast[k], exact[k], bound[k]) for k in exact}
     return Certification(fields, dps, getattr(ft, "method", ""))
 

@@ -12,7 +12,7 @@ Arrays are numpy object arrays of ``flint.arb`` viewed as :class:`ArbArray`, who
 (``x > 0`` for a ball containing 0: the relu kink) raise instead of guessing.
 
 Precision and threads. python-flint keeps its working precision in one process-global context (``flint.ctx.prec``).
-:meth:`ArbBackend.precision` therefore holds a module-level lock for the whole computation, sets the precision, and
+:meth:`ArbBackend.compute` therefore holds a module-level lock for the whole computation, sets the precision, and
 restores the previous value on exit: concurrent Arb computations run one after another, never at each other's
 precision. Code outside altgrad that changes ``flint.ctx`` while an altgrad computation runs is not protected.
 
@@ -266,7 +266,7 @@ class ArbBackend(Backend):
     """The Arb number system for the reference's formulas: every array is an :class:`ArbArray` of balls.
 
     ``dps`` is the working precision in decimal digits (``bits`` = that in bits plus 10 guard bits); the whole
-    computation runs under :meth:`precision`, which serialises Arb work across threads.
+    computation runs under :meth:`compute`, which serialises Arb work across threads.
     """
 
     name: str = "arb"
@@ -281,7 +281,8 @@ class ArbBackend(Backend):
         return digits_to_bits(self.dps)
 
     @contextlib.contextmanager
-    def precision(self) -> Iterator[None]:
+    def compute(self) -> Iterator[None]:
+        """Hold the Arb lock and python-flint's working precision (``bits``) for the whole computation."""
         flint = flint_module()
         with _LOCK:
             old = flint.ctx.prec
@@ -290,6 +291,9 @@ class ArbBackend(Backend):
                 yield
             finally:
                 flint.ctx.prec = old
+
+    def precision(self):  # the legacy name of the scope
+        return self.compute()
 
     def asarray(self, a: Any) -> np.ndarray:
         return as_arb_array(a)

@@ -70,7 +70,7 @@ def test_radii_at_200_bits_are_below_1e_40_relative_to_each_field(n):
 
 def test_the_ball_of_a_known_constant_contains_it_and_excludes_its_neighbours():
     bk = reference.backend.get_backend("arb", 30)
-    with bk.precision():
+    with bk.compute():
         third = bk.asarray(np.array([1.0])) / 3
         e = bk.exp(bk.asarray(np.array([1.0])))
     ctx = mpmath.MPContext()
@@ -93,7 +93,7 @@ def test_float64_inputs_become_exact_balls_and_midpoints_round_trip():
 
 def test_an_undecidable_comparison_raises_instead_of_guessing():
     bk = reference.backend.get_backend("arb", 20)
-    with bk.precision():
+    with bk.compute():
         z = bk.asarray(np.array([1.0])) / 3 * 3 - 1  # a ball around 0 with a nonzero radius
         with pytest.raises(ValueError, match="undecided"):
             _ = z > 0
@@ -118,7 +118,7 @@ def test_certify_fast_proves_the_certificate_and_reports_a_violation_as_disprove
     # the same machinery must catch a certificate that is too small (a mutant: bound / 1e6 where the error is real)
     bk = reference.backend.get_backend("arb", 30)
     exact = A.as_arb_array(np.array([1.0, 2.0]))
-    with bk.precision():
+    with bk.compute():
         fp = _prove_field(np.array([1.0 + 1e-9, 2.0]), exact, np.array([1e-15, 0.0]))
     assert fp.disproved == [(0,)] and fp.proved == 1
 
@@ -133,3 +133,29 @@ def test_without_python_flint_the_arb_backend_says_how_to_install_it(monkeypatch
     # everything else keeps working
     t = reference.forward(p.X, p.layers, backend="mpmath", dps=20)
     assert t.T[-1].shape == (3, 2)
+
+
+def test_arb_computations_in_threads_are_identical_to_sequential_ones():
+    # python-flint's precision is process-global: the backend serialises Arb work under a lock, so threads running
+    # at different precisions beside an mpmath computation give exactly the sequential balls
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = random_problem(np.random.default_rng(9), 6, 4, 2)
+    G = np.random.default_rng(10).uniform(-1, 1, (6, 4))
+
+    def run(dps):
+        g = reference.backward(reference.forward(p.X, p.layers, backend="arb", dps=dps, residual=True), G)
+        return [(x.mid().str(60), x.rad().str(5)) for x in np.asarray(g.dX).flat]
+
+    def run_mp():
+        g = reference.backward(reference.forward(p.X, p.layers, backend="mpmath", dps=60, residual=True), G)
+        return [str(x) for x in np.asarray(g.dX).flat]
+
+    seq = {dps: run(dps) for dps in (20, 40)}
+    seq_mp = run_mp()
+    with ThreadPoolExecutor(4) as ex:
+        for _ in range(10):
+            futs = [(dps, ex.submit(run, dps)) for dps in (20, 40, 20, 40)]
+            fm = ex.submit(run_mp)
+            assert all(f.result() == seq[dps] for dps, f in futs)
+            assert fm.result() == seq_mp
