@@ -30,7 +30,7 @@ import mpmath
 import numpy as np
 from mpmath.ctx_mp_python import _mpf
 
-BACKENDS = ("float64", "mpmath")
+BACKENDS = ("float64", "mpmath", "arb")  # "arb": ball arithmetic, optional extra altgrad[certify] (reference.arb)
 MPF = _mpf  # base class of the mpf type of every mpmath context (``mpmath.mpf`` is only the global one's)
 
 _np_erf = np.frompyfunc(math.erf, 1, 1)
@@ -109,6 +109,15 @@ class Backend:
         else:
             yield
 
+    @contextlib.contextmanager
+    def compute(self) -> Iterator[None]:
+        """The scope a whole computation of the reference runs in (``reference.forward``/``backward`` enter it).
+
+        Nothing for float64 and mpmath (an mpmath backend's precision lives in its own context ``ctx``); for the Arb
+        backend (:class:`reference.arb.ArbBackend`) the lock and working precision of python-flint.
+        """
+        yield
+
     # -- conversion ------------------------------------------------------------------------------------------
     def asarray(self, a: Any) -> np.ndarray:
         """float64 array -> backend array (exact for mpmath: every float64 is an mpf of ``ctx``).
@@ -183,7 +192,8 @@ FLOAT64 = Backend("float64")
 
 
 def get_backend(backend: str | Backend, dps: int = 50) -> Backend:
-    """Look a backend up by name (a fresh mpmath context per call); ``dps`` matters for mpmath only.
+    """Look a backend up by name (a fresh mpmath context per call); ``dps`` (decimal digits) matters for
+    mpmath and arb only.
 
     A :class:`Backend` instance is returned as it is (its ``dps`` wins), so a caller can reuse one context.
     """
@@ -193,6 +203,10 @@ def get_backend(backend: str | Backend, dps: int = 50) -> Backend:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if isinstance(dps, bool) or not isinstance(dps, int) or dps < 15:
         raise ValueError(f"dps: expected an integer >= 15 (decimal digits), got {dps!r}")
+    if backend == "arb":
+        from reference.arb import arb_backend
+
+        return arb_backend(dps)
     return Backend(backend, dps)
 
 

@@ -138,33 +138,10 @@ def resolve_beta(beta, d: int, heads: int, bk: Backend):
     return bk.scalar(v.real("beta", beta))
 
 
-def forward(X, layers, beta=None, causal=False, heads=1, residual=False, activation="identity",
-            backend="float64", dps=50, *, W_override=None) -> Trace:  # fmt: skip
-    r"""Run the m-layer model and keep every intermediate (Def. 1.3, 3.3).
-
-    Args:
-        X: (n, d) float64 input (tokens are rows); object arrays of mpf with ``backend="mpmath"``.
-        layers: list of :class:`Layer`, one per attention layer.
-        beta: logit scale; None means $1/d_h$ (main text), 1 is the appendices' convention.
-        causal: mask $M_{ij} = 1$ iff $i \ge j$ (diagonal included, Def. I.2).
-        heads: number of heads h; must divide d (Def. K.1).
-        residual: use $Z_i = T_{i-1} + \mathrm{Attn}_i$, $T_i = Z_i + g_i(Z_i)$ (Def. J.1, J.2).
-        activation: $\varphi$ of every $g_i$, a key of ``reference.block.ACTIVATIONS``.
-        backend: ``"float64"`` or ``"mpmath"`` (then every number is an mpf at ``dps`` digits).
-        W_override: per layer a list of per-head merged weights $W^{(l)}$ (d×d), used instead of
-            $W_Q^{(l)} W_K^{(l)\top}$ (finite-difference oracle for $\partial L/\partial W$).
-    """
-    bk = get_backend(backend, dps)
-    X = v.matrix("X", X, (None, None), allow_mp=bk.is_mp)
-    n, d = X.shape
-    heads = v.positive_int("heads", heads)
-    if d % heads:
-        raise ValueError(f"heads: expected a divisor of d = {d}, got {heads}")
-    causal, residual = v.flag("causal", causal), v.flag("residual", residual)
-    act = ACTIVATIONS[v.choice("activation", activation, tuple(ACTIVATIONS))]
-    layers = _check_layers(layers, d, bk)
+def _forward_layers(X, layers, beta, causal, heads, residual, act, bk, W_override):
+    """The layer loop of :func:`forward`: (beta as a backend number, the output T_m, the per-layer caches)."""
+    d = X.shape[1]
     beta = resolve_beta(beta, d, heads, bk)
-    X = _owned(X.copy())  # the trace's own X: mutating the caller's array cannot reach backward
     T = _owned(bk.asarray(X))  # (n, d)  T_0 = X
     caches = []
     with np.errstate(all="ignore"):  # overflow is detected below, per quantity, and reported as a ValueError
@@ -192,6 +169,37 @@ def forward(X, layers, beta=None, causal=False, heads=1, residual=False, activat
                 *(a for h in attn.heads for a in (h.f, h.h, h.s, h.W)),
             )
             T = T_out
+    return beta, T, caches
+
+
+def forward(X, layers, beta=None, causal=False, heads=1, residual=False, activation="identity",
+            backend="float64", dps=50, *, W_override=None) -> Trace:  # fmt: skip
+    r"""Run the m-layer model and keep every intermediate (Def. 1.3, 3.3).
+
+    Args:
+        X: (n, d) float64 input (tokens are rows); object arrays of mpf with ``backend="mpmath"``.
+        layers: list of :class:`Layer`, one per attention layer.
+        beta: logit scale; None means $1/d_h$ (main text), 1 is the appendices' convention.
+        causal: mask $M_{ij} = 1$ iff $i \ge j$ (diagonal included, Def. I.2).
+        heads: number of heads h; must divide d (Def. K.1).
+        residual: use $Z_i = T_{i-1} + \mathrm{Attn}_i$, $T_i = Z_i + g_i(Z_i)$ (Def. J.1, J.2).
+        activation: $\varphi$ of every $g_i$, a key of ``reference.block.ACTIVATIONS``.
+        backend: ``"float64"`` or ``"mpmath"`` (then every number is an mpf at ``dps`` digits).
+        W_override: per layer a list of per-head merged weights $W^{(l)}$ (d×d), used instead of
+            $W_Q^{(l)} W_K^{(l)\top}$ (finite-difference oracle for $\partial L/\partial W$).
+    """
+    bk = get_backend(backend, dps)
+    X = v.matrix("X", X, (None, None), allow_mp=bk.is_mp)
+    n, d = X.shape
+    heads = v.positive_int("heads", heads)
+    if d % heads:
+        raise ValueError(f"heads: expected a divisor of d = {d}, got {heads}")
+    causal, residual = v.flag("causal", causal), v.flag("residual", residual)
+    act = ACTIVATIONS[v.choice("activation", activation, tuple(ACTIVATIONS))]
+    layers = _check_layers(layers, d, bk)
+    X = _owned(X.copy())  # the trace's own X: mutating the caller's array cannot reach backward
+    with bk.compute():  # Arb: python-flint's lock and precision; nothing for float64 and mpmath
+        beta, T, caches = _forward_layers(X, layers, beta, causal, heads, residual, act, bk, W_override)
     return Trace(X, layers, beta, causal, heads, residual, activation, bk, caches)
 
 
@@ -259,7 +267,7 @@ def backward(trace: Trace, dL_dout) -> Grads:
     gT = bk.asarray(gT)
     dT: list[np.ndarray] = [gT]
     lgrads: list[LayerGrads] = []
-    with np.errstate(all="ignore"):  # overflow is detected below, per quantity, and reported as a ValueError
+    with bk.compute(), np.errstate(all="ignore"):  # overflow is detected below, per quantity, and reported
         for i in reversed(range(m)):  # i = m-1 .. 0 is layer i+1
             c, L = trace.caches[i], trace.layers[i]
             sc = "" if bk.is_mp else f"largest |dL/dT_{i + 1}| = {float(np.abs(gT).max()):.3g}"
