@@ -98,6 +98,20 @@ def monomials(Z: np.ndarray, plan: MonomialPlan, out: np.ndarray | None = None) 
     return F
 
 
+def row_kron(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    r"""Row-wise Kronecker (face-splitting) product, the paper's $\oslash$ (Fact C.2): (c, p), (c, s) -> (c, p s).
+
+    Column order: ``row_kron(A, B)[i, a * s + b] = A[i, a] * B[i, b]``, i.e. row i is ``np.kron(A[i], B[i])``
+    (the first factor's index varies slowest). The paper's $(U \oslash U')_{i, l_1 + (l_2 - 1) k} = U_{i l_1}
+    U'_{i l_2}$ lets the *first* index vary fastest, so it equals ``row_kron(U', U)``; either order satisfies
+    $(U_1 V_1^\top) \odot (U_2 V_2^\top) = (U_1 \oslash U_2)(V_1 \oslash V_2)^\top$ as long as both factors use
+    the same one. The one home of this product in the project.
+    """
+    if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[0]:
+        raise ValueError(f"row_kron: expected two 2-D arrays with the same number of rows, got {A.shape}, {B.shape}")
+    return (A[:, :, None] * B[:, None, :]).reshape(A.shape[0], A.shape[1] * B.shape[1])  # (c, p s)
+
+
 def feature_scale(plan: MonomialPlan, coeffs: np.ndarray, beta: float) -> np.ndarray:
     r"""$a_\alpha = c_{|\alpha|}\,\beta^{|\alpha|} \binom{|\alpha|}{\alpha}$, (r,); $\Phi(q) = a \odot q^\alpha$."""
     cb = np.asarray(coeffs, dtype=np.float64) * beta ** np.arange(plan.g + 1)  # (g+1,)
@@ -117,4 +131,4 @@ def lift(Q: np.ndarray, K: np.ndarray, coeffs: np.ndarray, beta: float) -> tuple
     return U0, V0
 
 
-__all__ = ["MonomialPlan", "feature_scale", "lift", "monomial_plan", "monomials", "rank_of"]
+__all__ = ["MonomialPlan", "feature_scale", "lift", "monomial_plan", "monomials", "rank_of", "row_kron"]

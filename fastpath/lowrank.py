@@ -16,10 +16,22 @@ Shape legend: n tokens, d_h head width, r rank.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 from fastpath.features import lift, rank_of
-from fastpath.poly import PolyCert, certified_poly, degree_lower_estimate, round_up_R
+from fastpath.poly import (
+    PolyCert,
+    certified_poly,
+    certify,
+    chebyshev_coeffs,
+    degree_lower_estimate,
+    round_up_R,
+    taylor_bound,
+    taylor_coeffs,
+)
 
 U_ROUND = 2.0**-53  # unit roundoff of float64
 MEMORY_BUDGET = 2**31  # bytes; default cap for the per-head working set of the streamed passes
@@ -40,6 +52,44 @@ def logit_range(Q: np.ndarray, K: np.ndarray, beta: float) -> float:
     qn = float(np.sqrt((Q * Q).sum(axis=1)).max())
     kn = float(np.sqrt((K * K).sum(axis=1)).max())
     return abs(beta) * qn * kn * (1 + 4 * (d + 2) * U_ROUND)
+
+
+def fixed_degree_poly(R: float, degree: int, kind: str) -> PolyCert:
+    r"""The polynomial of a *fixed* degree g on $[-R, R]$ (R rounded up to the grid), its error certified, not
+    targeted (Lemma I.1 at a given g, spec W14): Taylor coefficients with :func:`fastpath.poly.taylor_bound`, or the
+    Chebyshev interpolant with :func:`fastpath.poly.certify`. ``PolyCert.eps`` is set to the certified error."""
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 0:
+        raise ValueError(f"degree: expected an integer >= 0, got {degree!r}")
+    return _fixed_degree(round_up_R(R), degree, kind)
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed_degree(Rg: float, g: int, kind: str) -> PolyCert:
+    coeffs = taylor_coeffs(g) if kind == "taylor" else chebyshev_coeffs(g, Rg)
+    err = taylor_bound(coeffs, Rg) if kind == "taylor" else certify(coeffs, Rg)
+    coeffs.setflags(write=False)
+    abs_sum = float(np.sum(np.abs(coeffs) * Rg ** np.arange(g + 1))) * (1 + 4 * (g + 2) * U_ROUND)
+    return PolyCert(kind, g, Rg, err, err, coeffs, abs_sum)
+
+
+def exact_kernel_cert(X: np.ndarray, W_Q: np.ndarray, W_K: np.ndarray, beta: float, R: float, eps: float) -> PolyCert:
+    r"""Method ``"exact"``: the dense kernel's own float64 relative error as a :class:`PolyCert` of kind "exact".
+
+    The reference forms $S = \beta (X W) X^\top$ and $\exp(S - \max)$: each logit is off by at most
+    $\sigma_r = \gamma_{2d+4} R_{abs}$ with $R_{abs} = |\beta| \max_i \||X_i||W|\|_2 \max_j \|X_j\|_2$
+    (Cauchy-Schwarz on the magnitudes), exp adds u, the row sum $\gamma_{n+2}$; so
+    $|\hat f - f| \le (e^{2\sigma_r + 4u}(1+\gamma_{n+2})^2 - 1) f$ entrywise (infinite when the logits are too large
+    for that to mean anything; the caller then refuses). :func:`fastpath.bounds.rounding_rel` gives the kind
+    "exact" the rounding amplification $\kappa = 1$ (a positive kernel has no cancellation).
+    """
+    n, d = X.shape
+    Xa = np.abs(X)
+    Wa = np.abs(W_Q) @ np.abs(W_K).T  # (d, d)
+    R_abs = abs(beta) * float(np.sqrt(((Xa @ Wa) ** 2).sum(axis=1)).max()) * float(np.sqrt((Xa * Xa).sum(axis=1)).max())
+    R_abs *= 1 + 8 * (d + 2) * U_ROUND
+    sig = gamma(2 * d + 4) * R_abs + 4 * U_ROUND
+    err = math.expm1(2 * sig) + 3 * gamma(n + 2) if sig < 350 else math.inf
+    return PolyCert("exact", 0, R, eps, err, np.zeros(1), 1.0)
 
 
 def working_set_bytes(rank: int, d: int, d_h: int, block: int = MIN_BLOCK) -> int:
@@ -92,5 +142,5 @@ def lowrank_attention(Q: np.ndarray, K: np.ndarray, beta: float, eps: float, kin
     return U0 / D[:, None], V0, D, cert, R
 
 
-__all__ = ["MEMORY_BUDGET", "U_ROUND", "block_size", "check_budget", "gamma", "logit_range", "lowrank_attention",
-           "precheck_budget", "working_set_bytes"]  # fmt: skip
+__all__ = ["MEMORY_BUDGET", "U_ROUND", "block_size", "check_budget", "exact_kernel_cert", "fixed_degree_poly",
+           "gamma", "logit_range", "lowrank_attention", "precheck_budget", "working_set_bytes"]  # fmt: skip

@@ -8,15 +8,17 @@ Corrections to the printed listing (spec #12): line 14 computes all five correct
 keeps the $p_2$ part of $g_w$, line 22 is $g_v = (T^\top V_1)(U_1^\top G)$; the forward activations are the fast
 ones (spec W10), and dL/dW_Q = g_w W_K, dL/dW_K = g_w^T W_Q (#26).
 
-**Certificate** (spec §2.10 made explicit, plus the forward pass): scalar entrywise error bounds are carried
-through the layers. Forward: $e_{T_0} = 0$; layer i gets input error $e_{T_{i-1}}$, attention output error
-$e_{A_i}$ from :func:`fastpath.bounds.forward_bound` (which already contains the propagated input error through
-$\sigma$ and $e_h$), and through $g_i$: $e_{U} = e\,\max_c\|W_{g,:c}\|_1$, $e_{T} = \sup|\varphi'|\,e_U$.
-Backward: $e_{gT_m} = 0$; through $g_i$ (Lemma H.2), with $Y = gT \odot \varphi'(U)$,
-$e_Y = e_{gT}\sup|\varphi'| + (\|gT\|_\infty + e_{gT}) \sup|\varphi''| e_U$ (relu: entries with $|U| \le e_U$ may
-flip, and get $|gT| + e_{gT}$), $e_G = e_Y \max_c\|W_{g,c:}\|_1$; attention (Lemma E.11 generalised,
-:func:`fastpath.bounds.backward_bound`) with $(e_X, e_G) = (e_{T_{i-1}}, e_{G_i})$; residual adds the skip path
-(Lemma J.3). Every bound includes a float64 rounding term.
+**Certificates** (issue 10): ``certificate="a-posteriori"`` (default, :mod:`fastpath.aposteriori` with the
+per-head bounds of :mod:`fastpath.certificate`) carries entrywise error matrices through the computed maps;
+``certificate="a-priori"`` (:mod:`fastpath.apriori`, :mod:`fastpath.bounds`) carries scalars through the constants
+of spec §2.10, the paper's argument. Both bound |fast - exact| entrywise for every output and gradient, float64
+rounding of the fast path and of the reference included.
+
+**Refusals** (issue 13): an input whose certificate would be infinite or vacuous (a bound at least the scale of
+the field it bounds: $\max|V|$ for the attention outputs, $\max|\text{value}|$ for every other field, floored
+at the kernel's relative accuracy times the field's natural magnitude, see ``_refuse_vacuous_grads``) raises a
+ValueError naming the input, the layer, the logit range R, the polynomial's error and what to change, unless
+``allow_vacuous=True``; a non-finite intermediate raises a ValueError naming the layer and the quantity.
 
 Shape legend: n tokens, d width, m layers, h heads.
 """
@@ -24,43 +26,38 @@ Shape legend: n tokens, d width, m layers, h heads.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastpath.bounds import (
-    HeadRho,
-    activation_lipschitz,
-    backward_bound,
-    block_round,
-    forward_bound,
-    head_rho,
-    matmul_bound,
-)
-from fastpath.layer import HeadState, attention_backward, attention_forward
+from fastpath import aposteriori, apriori
+from fastpath.bounds import weight_bounds
+from fastpath.layer import METHODS, HeadState, attention_backward, attention_forward
 from fastpath.lowrank import MEMORY_BUDGET
 from fastpath.poly import KINDS
+from fastpath.work import Work
 from reference import validate as v
 from reference.attention import TERM_NAMES
 from reference.backend import FLOAT64
-from reference.block import ACTIVATIONS
+from reference.block import ACTIVATIONS, BlockCache, g_forward, g_vjp
 from reference.model import Grads, Layer, LayerGrads, _check_layers, resolve_beta
+
+CERTIFICATES = ("a-posteriori", "a-priori")
 
 
 @dataclass
 class FastLayerCache:
     T_in: np.ndarray  # (n, d) T~_{i-1}
     heads: list[HeadState]
-    rho: list[HeadRho]
     attn: np.ndarray  # (n, d) Attn~_i
     Z: np.ndarray | None  # (n, d) residual stream (residual only)
-    U: np.ndarray | None  # (n, d) pre-activation (Z or Attn) W_g, when the layer has W_g
+    blk: BlockCache | None  # g_i on (Z or Attn): Z = block input, U = pre-activation, T = phi(U)
     T_out: np.ndarray  # (n, d)
-    e_in: float  # bound of |T~_{i-1} - T_{i-1}|
-    e_attn: float  # bound of |Attn~_i - Attn_i|
-    e_inner: float  # bound of the g-block input error (Z or Attn)
-    e_U: float  # bound of |U~ - U|
-    e_out: float  # bound of |T~_i - T_i|
+    cert: dict = field(default_factory=dict)  # the certificate's per-layer state: e_in, e_attn, e_inner, e_U, e_out
+
+    @property
+    def U(self) -> np.ndarray | None:
+        return None if self.blk is None else self.blk.U
 
 
 @dataclass
@@ -77,6 +74,16 @@ class FastTrace:
     eps: float
     poly: str
     caches: list[FastLayerCache]
+    certificate: str = "a-posteriori"
+    allow_vacuous: bool = False
+    madds: int = 0  # counted multiply-adds of the forward (fastpath.work)
+    cert_madds: int = 0  # counted multiply-adds of the forward certificate
+
+    @property
+    def method(self) -> str:
+        """``"exact"`` or ``"lowrank"`` when every head of every layer used it, else ``"mixed"``."""
+        ms = {st.method for c in self.caches for st in c.heads}
+        return ms.pop() if len(ms) == 1 else "mixed"
 
     @property
     def T(self) -> list[np.ndarray]:
@@ -93,20 +100,20 @@ class FastTrace:
     @property
     def bound_T(self) -> list[np.ndarray]:
         """Entrywise bounds of |T~_i - T_i|, i = 0..m (T_0 = X is exact)."""
-        return [np.zeros_like(self.X)] + [np.full(self.X.shape, c.e_out) for c in self.caches]
+        return [np.zeros_like(self.X)] + [_full(c.cert["e_out"], self.X.shape) for c in self.caches]
 
     @property
     def bound_attn(self) -> list[np.ndarray]:
-        return [np.full(self.X.shape, c.e_attn) for c in self.caches]
+        return [_full(c.cert["e_attn"], self.X.shape) for c in self.caches]
 
     @property
     def degree(self) -> int:
-        """Largest polynomial degree over layers and heads."""
+        """Largest polynomial degree over layers and heads (0 for exact heads)."""
         return max(st.cert.degree for c in self.caches for st in c.heads)
 
     @property
     def rank(self) -> int:
-        """Largest rank C(d_h + g, g) over layers and heads."""
+        """Largest rank C(d_h + g, g) over layers and heads (n for exact heads)."""
         return max(st.rank for c in self.caches for st in c.heads)
 
     @property
@@ -116,15 +123,22 @@ class FastTrace:
 
     @property
     def cert_err(self) -> float:
-        """Largest certified relative error of the polynomials used."""
+        """Largest certified relative error of the kernels used (polynomial, or float64 rounding when exact)."""
         return max(st.cert.err for c in self.caches for st in c.heads)
 
 
 @dataclass
 class FastGrads(Grads):
-    """The reference's :class:`reference.model.Grads` plus ``bound`` (a Grads of entrywise bounds, same fields)."""
+    """The reference's :class:`reference.model.Grads` plus ``bound`` (a Grads of entrywise bounds, same fields),
+    ``madds`` (counted multiply-adds of the backward's contractions) and ``cert_madds`` (of its certificate)."""
 
     bound: Grads | None = None
+    madds: int = 0
+    cert_madds: int = 0
+
+
+def _full(e, shape) -> np.ndarray:
+    return np.array(np.broadcast_to(np.asarray(e, dtype=float), shape))
 
 
 def _eps(eps) -> float:
@@ -135,17 +149,94 @@ def _eps(eps) -> float:
     return eps
 
 
+def _owned(a: np.ndarray | None) -> np.ndarray | None:
+    """A read-only private copy: the trace owns its data, so mutating the caller's arrays cannot change backward."""
+    if a is None:
+        return None
+    a = np.array(a, dtype=np.float64, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _no_nan(x):
+    """Bounds only: NaN (from inf * 0 once a bound has overflowed) means 'no bound', i.e. inf."""
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_no_nan(v) for v in x)
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        return np.where(np.isnan(x), math.inf, x)
+    if isinstance(x, float) and math.isnan(x):
+        return math.inf
+    return x
+
+
+def _finite(a: np.ndarray, layer: int, what: str) -> np.ndarray:
+    if not np.isfinite(a).all():
+        raise ValueError(
+            f"X: layer {layer}: {what} is not finite (float64 overflow); expected inputs and weights small enough "
+            "for the model to be evaluated in float64 (scale X or the weights down)"
+        )
+    return a
+
+
+def _heads_summary(c: FastLayerCache) -> str:
+    return ", ".join(f"R = {st.R:.4g}, {st.method} kernel error {st.cert.err:.3g} (degree {st.cert.degree})"
+                     for st in c.heads)  # fmt: skip
+
+
+def _floor(trace) -> float:
+    """Fraction of a field's natural magnitude below which a bound is never called vacuous (module docstring)."""
+    return max(2.0**-26, 4 * max(st.cert.err for c in trace.caches for st in c.heads))
+
+
+def _vacuous(name: str, bound, scale: float, layer: int | None, trace, what: str) -> None:
+    b = float(np.max(bound))
+    if math.isfinite(b) and (b == 0 or b < scale):
+        return
+    if trace.allow_vacuous:
+        return
+    where = f"layer {layer}: " if layer is not None else ""
+    heads = "; ".join(f"layer {i + 1}: {_heads_summary(c)}" for i, c in enumerate(trace.caches))
+    raise ValueError(
+        f"{what}: {where}the {trace.certificate} certificate of {name} is vacuous (bound {b:.3g} >= scale "
+        f"{scale:.3g} of the field) for eps = {trace.eps:g} ({heads}); expected a smaller eps, smaller inputs or "
+        "weights (a smaller logit range R), fewer layers, or allow_vacuous=True to get the bound anyway"
+    )
+
+
 def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=False, activation="identity", *,
-            poly="chebyshev", memory_budget=MEMORY_BUDGET, block=None) -> FastTrace:  # fmt: skip
+            poly="chebyshev", memory_budget=MEMORY_BUDGET, block=None, degree=None, method="auto",
+            exact_forward=False, certificate="a-posteriori", allow_vacuous=False) -> FastTrace:  # fmt: skip
     r"""Fast forward of the m-layer model (Def. 1.3, J.1–J.2, K.1) with certified low-rank attention (#13, I.1).
 
-    Args are those of :func:`reference.forward` plus ``eps`` (target relative error of the polynomial, Lemma I.1),
-    ``poly`` (``"chebyshev"`` or ``"taylor"``), ``memory_budget`` (bytes; a rank needing more is refused with a
-    ValueError naming R, eps, degree, rank and the budget) and ``block`` (tokens per streamed block; None = auto).
+    Args are those of :func:`reference.forward` plus
+
+    * ``eps``: target relative error of the polynomial (Lemma I.1); validated always, used to choose the degree
+      only when ``degree`` is None;
+    * ``degree``: fix the polynomial degree g (then its error is certified, ``trace.cert_err``, not targeted);
+    * ``poly``: ``"chebyshev"`` or ``"taylor"``;
+    * ``method``: ``"lowrank"`` (polynomial path, forced), ``"exact"`` (dense kernel, certificate = float64
+      rounding only) or ``"auto"``: exact when the rank is not below n (:func:`fastpath.layer.choose_method`);
+    * ``exact_forward``: the layer outputs are the exact (dense) attention while the low-rank factors are still
+      built and used by :func:`backward` (separates forward- from backward-induced error, spec W10);
+    * ``certificate``: ``"a-posteriori"`` (computed magnitudes) or ``"a-priori"`` (spec §2.10 constants);
+    * ``allow_vacuous``: return certificates that are infinite or vacuous (bound >= scale of the field) instead
+      of refusing them (for experiments);
+    * ``memory_budget`` (bytes; a rank needing more is refused with a ValueError naming R, eps, degree, rank and
+      the budget) and ``block`` (tokens per streamed block; None = auto).
+
+    The trace keeps read-only copies of X and the weights.
     """
-    X = v.matrix("X", X, (None, None))
+    X = _owned(v.matrix("X", X, (None, None)))
     n, d = X.shape
     eps = _eps(eps)
+    method = v.choice("method", method, METHODS)
+    certificate = v.choice("certificate", certificate, CERTIFICATES)
+    exact_forward, allow_vacuous = v.flag("exact_forward", exact_forward), v.flag("allow_vacuous", allow_vacuous)
+    if degree is not None and (isinstance(degree, bool) or not isinstance(degree, int | np.integer) or degree < 0):
+        raise ValueError(f"degree: expected None or an integer >= 0, got {degree!r}")
+    degree = None if degree is None else int(degree)
     heads = v.positive_int("heads", heads)
     if d % heads:
         raise ValueError(f"heads: expected a divisor of d = {d}, got {heads}")
@@ -156,110 +247,134 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
     memory_budget = v.positive_int("memory_budget", memory_budget)
     if block is not None:
         block = v.positive_int("block", block)
-    layers = _check_layers(layers, d, FLOAT64)
+    layers = [Layer(*(_owned(getattr(L, k)) for k in ("W_Q", "W_K", "W_V", "W_g")))
+              for L in _check_layers(layers, d, FLOAT64)]  # fmt: skip
     beta = float(resolve_beta(beta, d, heads, FLOAT64))
-    T, e_T = X, 0.0
-    caches = []
-    for L in layers:
+    trace = FastTrace(X, layers, beta, causal, heads, residual, act_name, eps, poly, [], certificate, allow_vacuous)
+    T, E_T = X, (0.0 if certificate == "a-priori" else np.zeros((n, d)))
+    cw = Work()
+    for i, L in enumerate(layers, start=1):
+        if not (np.abs(T).max() < 1e150):
+            raise ValueError(f"X: layer {i}: its input T_{i - 1} has entries of size {np.abs(T).max():.3g}, beyond "
+                             "what float64 logits can hold; expected smaller inputs or weights")  # fmt: skip
         states, A = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads, eps=eps,
-                                      kind=poly, budget=memory_budget, block=block)  # fmt: skip
-        rhos = [head_rho(st, T, e_T) for st in states]
-        e_A = max(forward_bound(st, hr, e_T) for st, hr in zip(states, rhos, strict=True))
+                                      kind=poly, budget=memory_budget, block=block, degree=degree, method=method,
+                                      exact_forward=exact_forward)  # fmt: skip
+        trace.madds += sum(st.madds for st in states)
+        _finite(A, i, f"the attention output Attn_{i}")
         Z = T + A if residual else None  # (n, d)
-        inner, e_inner = (Z, e_T + e_A + block_round(float(np.abs(Z).max()), 2)) if residual else (A, e_A)
-        U, e_U = None, 0.0
+        inner = Z if residual else A
+        blk = None
         if L.W_g is not None:
-            U = inner @ L.W_g  # (n, d)
-            e_U = e_inner * float(np.abs(L.W_g).sum(axis=0).max())
-            e_U += block_round(float((np.abs(inner) @ np.abs(L.W_g)).max()), d)
-            M = float(np.abs(U).max()) + e_U
-            Tg = act.phi(U)  # (n, d)
-            e_g = activation_lipschitz(act_name, M)[0] * e_U + block_round(float(np.abs(Tg).max()) + M, 8)
-            T_out, e_out = (Z + Tg, e_inner + e_g) if residual else (Tg, e_g)
-        else:
-            T_out, e_out = inner, e_inner
-        caches.append(FastLayerCache(T, states, rhos, A, Z, U, T_out, e_T, e_A, e_inner, e_U, e_out))
-        T, e_T = T_out, e_out
-    return FastTrace(X, layers, beta, causal, heads, residual, act_name, eps, poly, caches)
-
-
-def _g_backward(gT, e_gT: float, c: FastLayerCache, W_g, act_name: str):
-    """Lemma H.2 with its error transfer: returns (dL/d inner, its bound, dL/dW_g, its (d, d) bound)."""
-    act = ACTIVATIONS[act_name]
-    n, d = gT.shape
-    U, e_U = c.U, c.e_U
-    M = float(np.abs(U).max()) + e_U
-    L1, L2 = activation_lipschitz(act_name, M)
-    dphi = act.dphi(U)  # (n, d)
-    Y = gT * dphi  # (n, d)
-    gmax = float(np.abs(gT).max())
-    if math.isinf(L2):  # relu: phi' in {0, 1} may flip where |U~| <= e_U
-        flip = np.abs(U) <= e_U
-        e_Y = e_gT * L1 + (float(np.abs(gT[flip]).max()) + e_gT if flip.any() else 0.0)
-    else:
-        e_Y = e_gT * L1 + (gmax + e_gT) * L2 * e_U
-    e_Y += block_round(float(np.abs(Y).max()), 4)
-    g_in = Y @ W_g.T  # (n, d)
-    e_in = e_Y * float(np.abs(W_g).sum(axis=1).max()) + block_round(float((np.abs(Y) @ np.abs(W_g).T).max()), d)
-    inner = c.Z if c.Z is not None else c.attn
-    dW_g = inner.T @ Y  # (d, d)
-    Ia, Ya = np.abs(inner), np.abs(Y)
-    e_dWg = c.e_inner * Ya.sum(axis=0)[None, :] + (Ia.sum(axis=0)[:, None] + n * c.e_inner) * e_Y
-    e_dWg = e_dWg + block_round(1.0, n) * ((Ia + c.e_inner).T @ (Ya + e_Y))  # (d, d)
-    return g_in, e_in, dW_g, e_dWg
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below, by layer
+                blk = g_forward(inner, L.W_g, act)  # (n, d)  Lemma H.1 block (one home: reference.block)
+            trace.madds += n * d * d
+            _finite(blk.T, i, f"the block output g_{i}")
+        T_out = (Z + blk.T if blk is not None else Z) if residual else (inner if blk is None else blk.T)
+        _finite(T_out, i, f"the layer output T_{i}")
+        c = FastLayerCache(T, states, A, Z, blk, T_out)
+        with np.errstate(all="ignore"):  # a bound may overflow to inf (then refused as vacuous), never NaN
+            if certificate == "a-priori":
+                c.cert = apriori.forward_step(states, T, E_T, A, Z, blk, act_name, residual, L.W_g)
+            else:
+                c.cert = aposteriori.forward_step(states, T, E_T, A, Z, blk, act_name, residual, L.W_g, cw)
+        c.cert = _no_nan(c.cert)
+        trace.caches.append(c)
+        scale = max(float(np.abs(st.h).max()) for st in states)  # |Attn| <= max |V| (rows of f sum to 1)
+        _vacuous(f"Attn_{i}", c.cert["e_attn"], scale, i, trace, "X")
+        natural = float(np.abs(inner).max()) + (float(np.abs(blk.T).max()) if blk is not None else 0.0)
+        _vacuous(f"T_{i}", c.cert["e_out"], max(float(np.abs(T_out).max()), _floor(trace) * natural), i, trace, "X")
+        T, E_T = T_out, c.cert["e_out"]
+    trace.cert_madds = cw.madds
+    return trace
 
 
 def backward(trace: FastTrace, dL_dout) -> FastGrads:
     r"""Corrected ALTGrad (Algorithm 1, MultiGrad): one reverse loop over layers, fast per-layer gradients.
 
     Returns the reference's :class:`reference.model.Grads` fields (dX, dT, layers with dW_Q, dW_K, dW, dW_V, dW_g,
-    G, terms) and ``bound``: a Grads of entrywise bounds on |fast - exact| for every one of them.
+    G, terms) and ``bound``: a Grads of entrywise bounds on |fast - exact| for every one of them (refused when
+    vacuous, see the module docstring).
     """
     if not isinstance(trace, FastTrace):
         raise TypeError(f"trace: expected a FastTrace from fastpath.forward, got {type(trace).__name__}")
     n, d = trace.X.shape
-    gT = v.matrix("dL_dout", dL_dout, (n, d))
-    e_gT = 0.0
+    gT = v.matrix("dL_dout", dL_dout, (n, d)).copy()
+    act = ACTIVATIONS[trace.activation]
+    post = trace.certificate == "a-posteriori"
+    E_gT = np.zeros((n, d)) if post else 0.0
     dT, bT = [gT], [np.zeros((n, d))]
     lg, lb = [], []
+    madds, cw = 0, Work()
     for i in reversed(range(len(trace.layers))):
         c, L = trace.caches[i], trace.layers[i]
-        dW_g = b_dWg = None
-        if L.W_g is not None:
-            g_in, e_gin, dW_g, b_dWg = _g_backward(gT, e_gT, c, L.W_g, trace.activation)
-        else:
-            g_in, e_gin = np.zeros_like(gT), 0.0
-        if trace.residual:
-            G, e_G = gT + g_in, e_gT + e_gin + block_round(float(np.abs(gT).max()), 2)
-        else:
-            G, e_G = (g_in, e_gin) if L.W_g is not None else (gT, e_gT)
+        dW_g, dphi, g_in = None, None, None
+        if c.blk is not None:
+            dphi = act.dphi(c.blk.U)  # (n, d)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below, by layer
+                g_in, dW_g = g_vjp(gT, c.blk, L.W_g, act)  # (n, d), (d, d)  Lemma H.2 (one home: reference.block)
+            madds += 2 * n * d * d + n * d
+        G = (gT + g_in if c.blk is not None else gT) if trace.residual else (g_in if c.blk is not None else gT)
+        _finite(G, i + 1, f"the upstream gradient G_{i + 1}")
         ag = attention_backward(c.heads, c.T_in, G)
-        d_h = d // len(c.heads)
-        hb = [backward_bound(st, hr, c.T_in, G[:, l * d_h : (l + 1) * d_h], c.e_in, e_G)
-              for l, (st, hr) in enumerate(zip(c.heads, c.rho, strict=True))]  # fmt: skip
-        e_dX = sum(b.dX for b in hb)
-        terms_b = {t: np.full((n, d), sum(b.terms[t] for b in hb)) for t in TERM_NAMES}
-        b_dW_h = [b.dW for b in hb]
-        b_dW = b_dW_h[0] if len(hb) == 1 else np.stack(b_dW_h)
-        dWh = [ag.dW] if len(hb) == 1 else list(ag.dW)
-        b_dWQ = np.concatenate([matmul_bound(B, st.W_K, np.abs(w) + B)
-                                for B, st, w in zip(b_dW_h, c.heads, dWh, strict=True)], axis=1)  # fmt: skip
-        b_dWK = np.concatenate([matmul_bound(B.T, st.W_Q, np.abs(w.T) + B.T)
-                                for B, st, w in zip(b_dW_h, c.heads, dWh, strict=True)], axis=1)  # fmt: skip
-        b_dWV = np.concatenate([b.dW_V for b in hb], axis=1)  # (d, d)
-        if trace.residual:
-            gT, e_gT = ag.dX + G, e_dX + e_G + block_round(float(np.abs(ag.dX).max() + np.abs(G).max()), 6)
-        else:
-            gT, e_gT = ag.dX, e_dX
+        madds += ag.madds
+        gT_new = ag.dX + G if trace.residual else ag.dX  # (n, d)
+        _finite(gT_new, i + 1, f"the gradient dL/dT_{i}")
+        with np.errstate(all="ignore"):  # a bound may overflow to inf (then refused as vacuous), never NaN
+            if post:
+                b = aposteriori.backward_step(c, L, trace.activation, trace.residual, gT, E_gT, G, g_in, ag, dphi, cw)
+            else:
+                b = apriori.backward_step(c, L, trace.activation, trace.residual, gT, E_gT, G, g_in, ag, dphi)
+            dWh = [ag.dW] if len(c.heads) == 1 else list(ag.dW)
+            b_dWQ, b_dWK = _no_nan(weight_bounds(b["dW_h"], c.heads, dWh))
+        b = _no_nan(b)
+        b_dW = b["dW_h"][0] if len(c.heads) == 1 else np.stack(b["dW_h"])
+        gT, E_gT = gT_new, b["e_gT"]
         dT.append(gT)
-        bT.append(np.full((n, d), e_gT))
+        bT.append(b["dT"])
         lg.append(LayerGrads(ag.dW_Q, ag.dW_K, ag.dW, ag.dW_V, dW_g, G, ag.terms))
-        lb.append(LayerGrads(b_dWQ, b_dWK, b_dW, b_dWV, b_dWg, np.full((n, d), e_G), terms_b))
+        lb.append(LayerGrads(b_dWQ, b_dWK, b_dW, b["dW_V"], b["dW_g"], b["G"], b["terms"]))
     dT.reverse()
     bT.reverse()
     lg.reverse()
     lb.reverse()
-    return FastGrads(dT[0], dT, lg, bound=Grads(bT[0], bT, lb))
+    grads = FastGrads(dT[0], dT, lg, bound=Grads(bT[0], bT, lb), madds=madds, cert_madds=cw.madds)
+    _refuse_vacuous_grads(trace, grads)
+    return grads
 
 
-__all__ = ["FastGrads", "FastLayerCache", "FastTrace", "backward", "forward"]
+def _refuse_vacuous_grads(trace: FastTrace, g: FastGrads) -> None:
+    r"""Every gradient field's bound must be finite and below its scale (module docstring).
+
+    The scale of a field is $\max|\text{value}|$, floored at $\max(2^{-26}, 4\hat\varepsilon)$ times the field's
+    natural magnitude ($\hat\varepsilon$ the largest kernel error of the trace; the natural magnitude is the size
+    the field's sum would have without cancellation: $n \max|T_{i-1}| \max|G_i|$ for dW_V, dW_g, times
+    $|\beta| \max|T_{i-1}| \max|h|$ for dW, dW_Q, dW_K; the largest of the five terms for each term): a field that
+    cancels (equal rows, collapsed tokens) is certified to the kernel's relative accuracy of its natural size, not
+    refused.
+    """
+    n = trace.X.shape[0]
+    for i, t in enumerate(g.dT[:-1]):  # natural magnitude: the terms and the skip path that make it up
+        lf = g.layers[i]
+        natural = max(float(np.abs(v).max()) for v in lf.terms.values()) + float(np.abs(lf.G).max())
+        _vacuous(f"dL/dT_{i}", g.bound.dT[i], max(float(np.abs(t).max()), _floor(trace) * natural), None, trace,
+                 "dL_dout")  # fmt: skip
+    for i, (lf, lb) in enumerate(zip(g.layers, g.bound.layers, strict=True)):
+        c = trace.caches[i]
+        xg = n * float(np.abs(c.T_in).max()) * float(np.abs(lf.G).max())
+        hmax = max(float(np.abs(st.h).max()) for st in c.heads)
+        natural = {"dW_V": xg, "dW_g": n * float(np.abs(c.blk.Z).max()) * float(np.abs(g.dT[i + 1]).max())
+                   if c.blk is not None else 0.0, "G": 0.0}  # fmt: skip
+        natural.update(dict.fromkeys(("dW", "dW_Q", "dW_K"), xg * abs(trace.beta) * float(np.abs(c.T_in).max()) * hmax))
+        for k in ("dW_Q", "dW_K", "dW", "dW_V", "dW_g", "G"):
+            val = getattr(lf, k)
+            if val is not None:
+                scale = max(float(np.abs(val).max()), _floor(trace) * natural[k])
+                _vacuous(k, getattr(lb, k), scale, i + 1, trace, "dL_dout")
+        tmax = max(float(np.abs(v).max()) for v in lf.terms.values())
+        for t in TERM_NAMES:
+            scale = max(float(np.abs(lf.terms[t]).max()), _floor(trace) * tmax)
+            _vacuous(t, lb.terms[t], scale, i + 1, trace, "dL_dout")
+
+
+__all__ = ["CERTIFICATES", "FastGrads", "FastLayerCache", "FastTrace", "backward", "forward"]

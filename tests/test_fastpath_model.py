@@ -46,7 +46,7 @@ def _run(case, seed, *, beta=None, block=32, scale=1.0, with_g=True, act=None):
     dL = rng.uniform(-1, 1, (n, d))
     act = ACTS[seed % len(ACTS)] if act is None else act
     c = compare(X, layers, dL, eps=eps, beta=beta, causal=causal, heads=heads, residual=residual,
-                activation=act, block=block)  # fmt: skip
+                activation=act, block=block, method="lowrank", allow_vacuous=True)  # fmt: skip
     assert not c.violations, f"certificate violated in {c.violations} at {case}, act={act}, seed={seed}"
     return c
 
@@ -100,7 +100,7 @@ def test_logits_beyond_the_float64_certifiable_range_are_refused_not_approximate
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (64, 4))
     with pytest.raises(ValueError, match=r"eps: .*R = "):
-        fastpath.forward(X, random_layers(rng, 4, 1, scale=4.0), eps=1e-6, beta=1.0)
+        fastpath.forward(X, random_layers(rng, 4, 1, scale=4.0), eps=1e-6, beta=1.0, method="lowrank")
 
 
 @pytest.mark.paper("Lemma H.2")
@@ -110,7 +110,7 @@ def test_certificate_holds_for_every_activation_without_and_with_residual(act):
     for residual in (False, True):
         X = rng.uniform(-1, 1, (96, 4))
         c = compare(X, random_layers(rng, 4, 2), rng.uniform(-1, 1, (96, 4)), eps=1e-8, causal=True,
-                    residual=residual, activation=act, block=32)  # fmt: skip
+                    residual=residual, activation=act, block=32, method="lowrank", allow_vacuous=True)  # fmt: skip
         assert not c.violations, f"{act}, residual={residual}: {c.violations}"
 
 
@@ -123,6 +123,7 @@ def _problems(draw):
         residual=draw(st.booleans()), eps=draw(st.sampled_from([1e-3, 1e-6, 1e-10])),
         seed=draw(st.integers(0, 2**31 - 1)), scale=draw(st.floats(0.1, 1.0)), with_g=draw(st.booleans()),
         act=draw(st.sampled_from(ACTS)), block=draw(st.sampled_from([4, 16, None])),
+        method=draw(st.sampled_from(["auto", "lowrank", "exact"])),
     )  # fmt: skip
 
 
@@ -135,7 +136,7 @@ def test_certificate_holds_on_random_shapes_with_bounded_entries(p):
     dL = rng.uniform(-1, 1, (p["n"], p["d"]))
     try:
         c = compare(X, layers, dL, eps=p["eps"], causal=p["causal"], heads=p["heads"], residual=p["residual"],
-                    activation=p["act"], block=p["block"])  # fmt: skip
+                    activation=p["act"], block=p["block"], method=p["method"], allow_vacuous=True)  # fmt: skip
     except ValueError as e:  # a deep stack can grow its logit range past what float64 certifies (spec W6)
         assert str(e).startswith("eps: ") and "R = " in str(e), f"unexpected error {e!r} for {p}"
         event("refused: logit range beyond the certifiable range")
@@ -220,7 +221,7 @@ def test_wrong_types_and_shapes_are_refused_with_the_argument_named():
 def test_an_infeasible_rank_is_refused_with_range_eps_degree_rank_and_budget():
     X, layers, _ = _small(scale=8.0)
     with pytest.raises(ValueError) as err:
-        fastpath.forward(X, layers, eps=1e-10, beta=1.0, memory_budget=2**20)
+        fastpath.forward(X, layers, eps=1e-10, beta=1.0, memory_budget=2**20, method="lowrank")
     msg = str(err.value)
     for word in (r"R = \d", r"eps = 1e-10", r"degree >?= \d", r"rank >?= ", r"memory_budget = 1048576"):
         assert re.search(word, msg), f"{word!r} missing from: {msg}"
@@ -230,4 +231,4 @@ def test_an_infeasible_rank_is_refused_with_range_eps_degree_rank_and_budget():
 def test_out_of_range_inputs_beyond_any_certifiable_degree_are_refused():
     X, layers, _ = _small()
     with pytest.raises(ValueError, match=r"eps: .*R = "):
-        fastpath.forward(X * 200.0, layers, eps=1e-12, beta=1.0, memory_budget=2**40)
+        fastpath.forward(X * 200.0, layers, eps=1e-12, beta=1.0, memory_budget=2**40, method="lowrank")
