@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import mpmath
 import numpy as np
 
 from proofs_check.checks.exact_common import (
@@ -28,6 +27,7 @@ from proofs_check.checks.exact_common import (
 )
 from proofs_check.decide import decide
 from proofs_check.registry import Context, Result, check
+from reference.backend import mp_context
 from reference.compare import max_abs
 
 
@@ -35,8 +35,7 @@ def taylor_error(Rbar: float, g: int, points: int = 64) -> float:
     r"""*Measured* relative error $\max_x |P_g(x) e^{-x} - 1|$ of the exact degree-g Taylor polynomial of $e^x$ on
     $[-\bar R, \bar R]$: at ``points`` Chebyshev extrema, in a private 40-digit mpmath context (the worst point is
     $x = -\bar R$, SPEC §0.5 item 1)."""
-    mp = mpmath.MPContext()
-    mp.dps = 40
+    mp = mp_context(40)
     coeffs = [1 / mp.factorial(k) for k in range(g, -1, -1)]  # highest degree first (polyval)
     xs = [mp.mpf(Rbar) * mp.cos(mp.pi * i / points) for i in range(points + 1)]
     return float(max(abs(mp.polyval(coeffs, x) * mp.exp(-x) - 1) for x in xs))

@@ -20,10 +20,11 @@ from proofs_check.checks.exact_common import (
     single_head,
 )
 from proofs_check.checks.exact_symbolic import proved
-from proofs_check.decide import TOL_FD_MP, decide
+from proofs_check.decide import DPS, TOL_FD_MP, decide
 from proofs_check.registry import Context, Result, check
 from reference import printed as pr
 from reference.attention import attention_matrix, head_forward, head_vjp, softmax
+from reference.backend import mp_context
 from reference.compare import max_abs, rel_err
 
 
@@ -120,10 +121,8 @@ def check_F3(ctx: Context) -> Result:
 def check_F4(ctx: Context) -> Result:
     r"""Lemma F.4 (spec #74, #35): $\partial L/\partial W = X^\top p X$ with $p = p_1 - p_2$ at β = 1 as printed, and
     $\beta X^\top P X$ in general; both against mpmath central differences in the merged W. Mutant: β dropped."""
-    import mpmath
-
     errs = []
-    for salt, beta in ((10, 1), (11, mpmath.mpf(1) / 3)):
+    for salt, beta in ((10, 1), (11, mp_context(DPS).mpf(1) / 3)):
         bk, c, G, hg, fd = single_head(ctx.rng(salt), beta=beta)
         with bk.precision():
             dW = hg.dW / c.beta if ctx.mutated("beta_dropped") else hg.dW

@@ -20,8 +20,7 @@ from reference import backward, forward, value_and_grad
 from reference.attention import attention_matrix, head_vjp
 from reference.backend import Backend, get_backend
 from reference.compare import TOLERANCES, max_abs, rel_err
-from reference.fd import _central as central_differences
-from reference.fd import fd_gradients
+from reference.fd import central_differences, fd_gradients
 from reference.testing import fd_fields, grad_fields, random_problem, whole_rel_err, worst_rel_err
 
 TOL_64 = TOLERANCES["float64_vs_mpmath"]  # float64 vs mpmath normwise, derivation in reference/compare.py
@@ -54,16 +53,14 @@ def eta(bk: Backend):
 
 
 def grad_fd(bk: Backend, fun: Callable, A: np.ndarray) -> np.ndarray:
-    """Central-difference gradient of the scalar ``fun`` at A (shape of A)."""
+    """Central-difference gradient of the scalar ``fun`` at A (shape of A), :func:`reference.fd.central_differences`."""
     out = central_differences(fun, A, eta(bk))
     return out if bk.is_mp else out.astype(np.float64)
 
 
 def jac_fd(bk: Backend, fun: Callable, A: np.ndarray) -> np.ndarray:
     """Central-difference Jacobian of an array-valued ``fun`` at A: shape fun(A).shape + A.shape."""
-    out_shape = np.shape(fun(A))
-    cols = [grad_fd(bk, lambda B, k=k: np.asarray(fun(B)).flat[k], A) for k in range(math.prod(out_shape))]
-    return np.stack(cols).reshape(out_shape + A.shape)
+    return grad_fd(bk, fun, A)
 
 
 # -- closed form (float64 and mpmath) against mpmath central differences -------------------------------------------
@@ -156,20 +153,18 @@ PRINTED_MUTANTS = ("printed_replaced_by_corrected", "corrected_replaced_by_print
 
 def taylor_bound(Rbar: float, g: int, tail_exp: float = 1.0) -> float:
     r"""Lagrange remainder of the degree-g Taylor polynomial of e^x, relative, on $[-\bar R, \bar R]$:
-    $\bar R^{g+1} e^{c \bar R}/(g+1)!$ with c = ``tail_exp`` (1 is sharp, SPEC §0.5 item 1; SPEC §3 #36 writes 2)."""
-    import mpmath
+    $\bar R^{g+1} e^{c \bar R}/(g+1)!$ with c = ``tail_exp`` (1 is sharp, SPEC §0.5 item 1, and is
+    :func:`fastpath.poly.taylor_rel_bound`; SPEC §3 #36 writes c = 2, that bound times $e^{\bar R}$)."""
+    from fastpath.poly import taylor_rel_bound
 
-    mp = mpmath.MPContext()  # a per-call context: never the global precision
-    mp.dps = 30
-    return float(mp.mpf(Rbar) ** (g + 1) * mp.exp(tail_exp * mp.mpf(Rbar)) / mp.factorial(g + 1))
+    return taylor_rel_bound(Rbar, g) * math.exp((tail_exp - 1) * Rbar)
 
 
 def degree_for(Rbar: float, eps: float) -> int:
     """The smallest Taylor degree whose proved relative error on [-Rbar, Rbar] is at most ``eps``."""
-    g = 0
-    while taylor_bound(Rbar, g) > eps:
-        g += 1
-    return g
+    from fastpath.poly import min_taylor_degree
+
+    return min_taylor_degree(Rbar, eps)
 
 
 def lowrank(X: np.ndarray, W: np.ndarray, beta: float, g: int | None = None) -> dict:
@@ -223,10 +218,11 @@ def lr_errors(bk: Backend, X, W, beta, U0, V0, U1, V1):
 
 
 def rowkron(U: np.ndarray, V: np.ndarray) -> np.ndarray:
-    r"""Row-wise Kronecker product $U \oslash V$ (Fact C.2): column $l_1 + l_2 k_1$ (0-based) is $U_{:,l_1}
-    V_{:,l_2}$."""
-    n, k1 = U.shape
-    return (U[:, None, :] * V[:, :, None]).reshape(n, k1 * V.shape[1])
+    r"""Row-wise Kronecker product $U \oslash V$ in the paper's column order (Fact C.2): column $l_1 + l_2 k_1$
+    (0-based) is $U_{:,l_1} V_{:,l_2}$, i.e. :func:`fastpath.features.row_kron` with the factors exchanged."""
+    from fastpath.features import row_kron
+
+    return row_kron(V, U)
 
 
 def p_parts(bk, X, W, WV, G, beta, U1, V1):
