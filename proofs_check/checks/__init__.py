@@ -2,9 +2,14 @@
 
 # Imported in this order by proofs_check.registry.load_all(); add a module here when you add a file.
 MODULES = [
-    "reference_checks",
+    "exact_main_text",  # exact checks by paper part (helper H2a): main text, App. C, D, F-G, H-K, weak points
+    "exact_appendix_c",
+    "exact_appendix_c_lowrank",
+    "exact_appendix_d",
+    "exact_appendix_d_sums",
+    "exact_appendix_fg",
+    "exact_appendix_hjk",
+    "exact_weak_points",
     "fastpath_checks",
-    "catalogue_a",
-    "symbolic_checks",
     "catalogue_b",
 ]
