@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+from proofs_check import decide as dc
 from proofs_check import registry as reg
 from proofs_check.checks import catalogue_a as ca
 
@@ -39,7 +40,7 @@ def test_part_a_ids_and_labels_follow_the_paper():
 def test_every_part_a_check_agrees_with_its_expected_status_in_quick_mode(cid):
     rec = reg.run_check(REGISTRY[cid], reg.Context(quick=True, seed=0))
     assert rec.verdict not in (reg.CONTRADICTS, reg.ERROR), f"{cid}: {rec.figure} {rec.data.get('traceback', '')}"
-    assert rec.data["precision_that_decided"] in ("float64", "mpmath")
+    assert rec.data["precision_that_decided"] in ("float64", "mpmath dps=50")
 
 
 def test_a_different_seed_still_agrees():
@@ -64,26 +65,26 @@ def test_wrong_as_printed_checks_store_a_counterexample_decided_in_mpmath():
         res = c.fn(reg.Context())
         cex = res.data["counterexample"]
         assert cex["seed"] == 0 and cex["shapes"] == {"n": 5, "d": 3}
-        assert res.data["precision_that_decided"] == "mpmath"
+        assert res.data["precision_that_decided"] == "mpmath dps=50"
         printed = [v for k, v in cex["errors"].items() if k.startswith("printed") and "re-indexing" not in k]
-        assert printed and min(printed) > ca.WRONG
+        assert printed and min(printed) > dc.WRONG
 
 
 def test_a_float64_failure_is_recomputed_in_mpmath_before_it_counts():
     def claim(bk, x):
         return [("eq", "(x + 1) - x = 1", (x + 1) - x, bk.ones(x.shape))]
 
-    rows, precision = ca._judge(claim, {"x": np.array([1e17])})
-    assert precision == "mpmath" and all(r.holds for r in rows)
+    rows, bk = dc.judge(claim, {"x": np.array([1e17])})
+    assert bk.is_mp and all(r.holds for r in rows)
 
 
 def test_a_printed_form_that_holds_makes_a_falsification_check_disagree():
     def claim(bk, x):
         return [("ne", "printed equals corrected", 2 * x, x + x)]
 
-    rows, precision = ca._judge(claim, {"x": np.array([0.5, 1.5])})
-    assert precision == "mpmath" and not rows[0].holds
-    res = ca._decide(claim, [{"x": np.array([0.5])}])
+    rows, bk = dc.judge(claim, {"x": np.array([0.5, 1.5])})
+    assert bk.is_mp and not rows[0].holds
+    res = dc.decide(claim, [{"x": np.array([0.5])}])
     assert not res.ok and "FAILS" in res.figure
 
 
@@ -91,8 +92,8 @@ def test_a_violated_inequality_fails_in_both_precisions():
     def claim(bk, x):
         return [("le", "x <= x/2", x[0], x[0] / 2)]
 
-    res = ca._decide(claim, [{"x": np.array([1.0])}])
-    assert not res.ok and res.data["precision_that_decided"] == "mpmath" and res.data["slack"]["x <= x/2"] == 2.0
+    res = dc.decide(claim, [{"x": np.array([1.0])}])
+    assert not res.ok and res.data["precision_that_decided"] == "mpmath dps=50" and res.data["slack"]["x <= x/2"] == 2.0
 
 
 @pytest.mark.paper("Fact C.2")

@@ -24,106 +24,29 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 
+from proofs_check.decide import DPS, TINY, decide
 from proofs_check.registry import Context, Result, check
 from reference import backward, forward, value_and_grad
 from reference.attention import attention_matrix, head_forward, head_vjp
-from reference.backend import FLOAT64, Backend, get_backend
-from reference.compare import TOLERANCES, max_abs, rel_err
+from reference.backend import FLOAT64, Backend
+from reference.compare import max_abs, rel_err
 from reference.fd import _central as central_differences
 from reference.testing import random_problem
 
-DPS = 50
-TOL_ID = TOLERANCES["ID_float64"]  # spec §0.3, relative to max(1, |b|)
-TOL_ID_MP = 1e-30  # the same identity at 50 digits
-TOL_FD64 = 1e-6  # float64 central differences, step 1e-6 (spec §0.3)
-TOL_FD = TOLERANCES["FD_mpmath_dps50"]
-WRONG = TOLERANCES["PRINTED_WRONG"]
-TINY = float(np.finfo(np.float64).tiny)  # positivity as an inequality: tiny <= min
 LOWRANK_TARGET = 1e-4  # proved relative error of the Taylor polynomial used for the low-rank factors
 
 
-# -- deciding a claim: float64 first, mpmath before any failure counts ----------------------------------------------
-
-
-@dataclass
-class Row:
-    kind: str  # "eq" identity, "fd" against central differences, "le" inequality, "ne" printed form must fail
-    name: str
-    value: float  # relative error (eq, fd, ne) or slack observed/bound (le)
-    holds: bool
-
-
 def _eta(bk: Backend):
-    return mpmath.mpf(10) ** -(DPS // 3) if bk.is_mp else 1e-6
-
-
-def _row(item, bk: Backend) -> Row:
-    kind, name, a, b = item
-    if kind == "le":
-        lhs, rhs = a, b
-        slack = float(lhs / rhs) if rhs != 0 else (0.0 if lhs == 0 else math.inf)
-        ok = lhs <= rhs * (1 + 1e-25) + 1e-40 if bk.is_mp else lhs <= rhs * (1 + 1e-9) + 1e-14
-        return Row(kind, name, slack, bool(ok))
-    a, b = np.asarray(a), np.asarray(b)
-    if kind == "eq":
-        num, den = max_abs(a - b) if a.size else 0.0, max_abs(b) if b.size else 0.0
-        err = float(num / max(1, den))
-        return Row(kind, name, err, err <= (TOL_ID_MP if bk.is_mp else TOL_ID))
-    err = float(rel_err(a, b))
-    if kind == "fd":
-        return Row(kind, name, err, err <= (TOL_FD if bk.is_mp else TOL_FD64))
-    if kind == "ne":
-        return Row(kind, name, err, err > WRONG)
-    raise ValueError(f"row kind: expected eq, fd, le or ne, got {kind!r}")
-
-
-def _evaluate(claim: Callable, inputs: dict, bk: Backend) -> list[Row]:
-    with bk.precision():
-        args = {k: bk.asarray(v) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v for k, v in inputs.items()}
-        return [_row(it, bk) for it in claim(bk, **args)]
-
-
-def _judge(claim: Callable, inputs: dict) -> tuple[list[Row], str]:
-    """Rows of ``claim`` in float64; recomputed in mpmath when one fails or a printed form is to be refuted."""
-    rows = _evaluate(claim, inputs, FLOAT64)
-    if all(r.holds for r in rows) and not any(r.kind == "ne" for r in rows):
-        return rows, "float64"
-    return _evaluate(claim, inputs, get_backend("mpmath", DPS)), "mpmath"
+    """Central-difference step: 1e-6 in float64 (SPEC §0.3), 10^-(dps/3) in mpmath (proofs_check.decide)."""
+    return bk.scalar(10) ** -(DPS // 3) if bk.is_mp else 1e-6
 
 
 def _decide(claim: Callable, cases: list[dict], *, note: str = "", data: dict | None = None) -> Result:
-    """Judge ``claim`` on every case; worst value per row (max error / slack, min printed error) goes in the figure."""
-    worst: dict[str, Row] = {}
-    precision = set()
-    per_case = []
-    for inputs in cases:
-        rows, prec = _judge(claim, inputs)
-        precision.add(prec)
-        per_case.append({r.name: r.value for r in rows})
-        for r in rows:
-            w = worst.get(r.name)
-            worse = w is None or (r.value < w.value if r.kind == "ne" else r.value > w.value)
-            if w is None or not r.holds or (w.holds and worse):
-                worst[r.name] = r
-    ok = all(r.holds for r in worst.values())
-    decided = "mpmath" if "mpmath" in precision else "float64"
-    fig = "; ".join(f"{r.name} {r.value:.1e}{'' if r.holds else ' FAILS'}" for r in worst.values())
-    fig = (note + "; " if note else "") + fig + f" [{len(cases)} case(s), decided in {decided}]"
-    out = {
-        "rows": {r.name: {"kind": r.kind, "value": r.value, "holds": r.holds} for r in worst.values()},
-        "precision_that_decided": decided,
-        "per_case": per_case,
-    }
-    slack = {r.name: r.value for r in worst.values() if r.kind == "le"}
-    if slack:
-        out["slack"] = slack
-    out.update(data or {})
-    return Result(ok, fig, out)
+    return decide(claim, cases, note=note, data=data)
 
 
 def _counterexample(ctx: Context, salt: int, shapes: dict, rows: dict, **extra) -> dict:
@@ -152,8 +75,9 @@ def _draw(
 def _taylor_bound(Rbar: float, g: int, tail_exp: float = 1.0) -> float:
     r"""Lagrange remainder of the degree-g Taylor polynomial of e^x, relative, on $[-\bar R, \bar R]$:
     $\bar R^{g+1} e^{c \bar R}/(g+1)!$ with c = ``tail_exp`` (1 is sharp; SPEC §3 #36 writes c = 2)."""
-    with mpmath.workdps(30):
-        return float(mpmath.mpf(Rbar) ** (g + 1) * mpmath.exp(tail_exp * Rbar) / mpmath.factorial(g + 1))
+    mp = mpmath.MPContext()  # a per-call context: never the global precision
+    mp.dps = 30
+    return float(mp.mpf(Rbar) ** (g + 1) * mp.exp(tail_exp * mp.mpf(Rbar)) / mp.factorial(g + 1))
 
 
 def _degree_for(Rbar: float, eps: float) -> int:
