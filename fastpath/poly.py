@@ -23,9 +23,13 @@ R is already the logit bound). Two constructions, both for the float64 coefficie
       + \sum_{k=3}^{K} |a_k| r^k + e^{-m} B\, r^{g} \frac{r^{L} e^{r}}{L!},\quad B = \sum_j |b_j|,\ L = K - g + 1,
 
   the last term bounding the tail $k > K$ because $|a_k| \le e^{-m} B / (k-g)!$. The quadratic's maximum is exact
-  (endpoints and vertex). Everything runs at 32 digits inside ``mpmath.workdps``; an explicit rounding slack
-  $10^{-24}$ (relative to the magnitudes involved) is added, far above the 40-digit rounding and far below any
-  $\varepsilon \ge 10^{-15}$ of interest.
+  (endpoints and vertex). Everything runs at 32 digits in a private ``mpmath.MPContext``
+  (:func:`reference.backend.mp_context`, never the process-global ``mpmath.mp``, so threads cannot lower the
+  precision the proof assumes); an explicit rounding slack $10^{-24}$ (relative to the magnitudes involved) is
+  added, far above the 32-digit rounding and far below any $\varepsilon \ge 10^{-15}$ of interest.
+
+The Taylor remainder $\bar R^{g+1} e^{\bar R}/(g+1)!$ (spec §0.5 item 1) lives in :func:`taylor_rel_bound` and the
+degree search over it in :func:`min_taylor_degree`: the one home of both for the whole project.
 
 Degree selection (:func:`certified_poly`): the smallest g whose certified bound is at most the target eps.
 Results are cached with ``functools.lru_cache`` keyed on (R rounded *up* to the geometric grid $2^{j/8}$, eps), so the
@@ -40,12 +44,13 @@ import functools
 import math
 from dataclasses import dataclass
 
-import mpmath
 import numpy as np
 
+from reference.backend import mp_context
+
 KINDS = ("chebyshev", "taylor")
-_DPS = 32  # working digits for every certificate; slack below is 10 orders of magnitude above the rounding
-_SLACK = mpmath.mpf(10) ** -24
+_DPS = 32  # working digits for every certificate; the slack below is 8 orders of magnitude above the rounding
+_SLACK_DIGITS = 24  # relative slack 10^-24 added to every certified quantity
 GRID_STEPS_PER_OCTAVE = 8  # R is rounded up to 2^(j/8): at most 9% larger than the input's R
 R_MIN = 2.0**-10  # smaller ranges are certified on [-2^-10, 2^-10]
 DEGREE_MAX = 120
@@ -95,82 +100,125 @@ def chebyshev_coeffs(g: int, R: float) -> np.ndarray:
 
     Computed in mpmath (Chebyshev coefficients, then the exact change of basis) and rounded to float64.
     """
-    with mpmath.workdps(_DPS + 2 * g):
-        N = g + 1
-        Rm = mpmath.mpf(R)
-        nodes = [mpmath.cos(mpmath.pi * (2 * i + 1) / (2 * N)) for i in range(N)]  # in [-1, 1]
-        vals = [mpmath.exp(Rm * u) for u in nodes]
-        # a_k = (2/N) sum_i e^{R u_i} T_k(u_i), with T_k(u_i) by the three-term recurrence (no trig per k)
-        Tp, Tc = [mpmath.mpf(1)] * N, list(nodes)
-        a = [mpmath.fsum(vals) / N]
-        for _ in range(1, N):
-            a.append(mpmath.fsum(v * t for v, t in zip(vals, Tc, strict=True)) * 2 / N)
-            Tp, Tc = Tc, [2 * u * t - s for u, t, s in zip(nodes, Tc, Tp, strict=True)]
-        # T_k(u) in monomials of u by the recurrence, then u = x / R
-        mono = [mpmath.mpf(0)] * N
-        Tprev, Tcur = [mpmath.mpf(1)], [mpmath.mpf(0), mpmath.mpf(1)]
-        for k in range(N):
-            if k >= 2:
-                T = [mpmath.mpf(0)] + [2 * c for c in Tcur]
-                for i, c in enumerate(Tprev):
-                    T[i] -= c
-                Tprev, Tcur = Tcur, T
-            for i, c in enumerate(Tprev if k == 0 else Tcur):
-                mono[i] += a[k] * c
-        return np.array([float(mono[j] / Rm**j) for j in range(N)])
+    mp = mp_context(_DPS + 2 * g)
+    N = g + 1
+    Rm = mp.mpf(R)
+    nodes = [mp.cos(mp.pi * (2 * i + 1) / (2 * N)) for i in range(N)]  # in [-1, 1]
+    vals = [mp.exp(Rm * u) for u in nodes]
+    # a_k = (2/N) sum_i e^{R u_i} T_k(u_i), with T_k(u_i) by the three-term recurrence (no trig per k)
+    Tp, Tc = [mp.mpf(1)] * N, list(nodes)
+    a = [mp.fsum(vals) / N]
+    for _ in range(1, N):
+        a.append(mp.fsum(v * t for v, t in zip(vals, Tc, strict=True)) * 2 / N)
+        Tp, Tc = Tc, [2 * u * t - s for u, t, s in zip(nodes, Tc, Tp, strict=True)]
+    # T_k(u) in monomials of u by the recurrence, then u = x / R
+    mono = [mp.mpf(0)] * N
+    Tprev, Tcur = [mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]
+    for k in range(N):
+        if k >= 2:
+            T = [mp.mpf(0)] + [2 * c for c in Tcur]
+            for i, c in enumerate(Tprev):
+                T[i] -= c
+            Tprev, Tcur = Tcur, T
+        for i, c in enumerate(Tprev if k == 0 else Tcur):
+            mono[i] += a[k] * c
+    return np.array([float(mono[j] / Rm**j) for j in range(N)])
 
 
 # -- certificates -----------------------------------------------------------------------------------------------
 
 
-def _mp_coeffs(coeffs: np.ndarray) -> list:
-    return [mpmath.mpf(float(c)) for c in coeffs]  # exact: every float64 is an mpf
+def _slack(mp):
+    return mp.mpf(10) ** -_SLACK_DIGITS
+
+
+def _mp_coeffs(mp, coeffs: np.ndarray) -> list:
+    return [mp.mpf(float(c)) for c in coeffs]  # exact: every float64 is an mpf
+
+
+def _up(x) -> float:
+    """An mpf rounded up to the next float64 (inf when it overflows float64)."""
+    f = float(x)
+    return f if f >= x else float(np.nextafter(f, np.inf))
+
+
+def taylor_rel_bound(Rbar: float, g: int) -> float:
+    r"""$\bar R^{g+1} e^{\bar R}/(g+1)!$: the relative error bound of the degree-g Taylor polynomial of $e^x$ on
+    $[-\bar R, \bar R]$ (spec §0.5 item 1, Lagrange remainder; the worst point is $x = -\bar R$).
+
+    Evaluated at 32 digits in a private context, times $(1 + 10^{-24})$, rounded up to float64: a proved upper
+    bound. With the 1/d scale and entry bound R read $\bar R = R^2$. ``inf`` when it exceeds float64.
+    """
+    if not (isinstance(Rbar, int | float) and math.isfinite(Rbar) and Rbar >= 0):
+        raise ValueError(f"Rbar: expected a finite number >= 0, got {Rbar!r}")
+    if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+        raise ValueError(f"g: expected an integer >= 0, got {g!r}")
+    mp = mp_context(_DPS)
+    R = mp.mpf(Rbar)
+    return _up(R ** (g + 1) * mp.exp(R) / mp.factorial(g + 1) * (1 + _slack(mp)))
+
+
+def _log_degree_search(x: float, log_target: float, g_max: int) -> int:
+    """Smallest g <= g_max with (g+1) ln x - ln (g+1)! <= log_target (in logarithms: no overflow); g_max + 1 if none."""
+    if x <= 0:
+        return 0
+    lx = math.log(x)
+    g = 0
+    while g <= g_max and (g + 1) * lx - math.lgamma(g + 2) > log_target:
+        g += 1
+    return g
+
+
+def min_taylor_degree(Rbar: float, eps: float, g_max: int = 400) -> int:
+    r"""Smallest g with :func:`taylor_rel_bound` $(\bar R, g) \le \varepsilon$ (spec §0.5 item 1); g_max + 1 if none.
+
+    A search in logarithms (float) places g; the proved bound then decides the neighbours, so the answer is exact
+    for the rounded-up bound.
+    """
+    eps = float(eps)
+    if not (eps > 0 and math.isfinite(eps)):
+        raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
+    g = _log_degree_search(float(Rbar), math.log(eps) - float(Rbar), g_max)
+    while g > 0 and g - 1 <= g_max and taylor_rel_bound(Rbar, g - 1) <= eps:
+        g -= 1
+    while g <= g_max and taylor_rel_bound(Rbar, g) > eps:
+        g += 1
+    return g
 
 
 def taylor_bound(coeffs: np.ndarray, R: float) -> float:
     r"""Proved bound of the relative error of the float64 Taylor polynomial on $[-R, R]$ (Lagrange remainder).
 
-    $R^{g+1} e^R/(g+1)! + e^R \sum_j |c_j - 1/j!| R^j$, plus the slack, rounded up to float64.
+    :func:`taylor_rel_bound` $+ e^R \sum_j |c_j - 1/j!| R^j$, plus the slack, rounded up to float64.
     """
     g = len(coeffs) - 1
-    with mpmath.workdps(_DPS):
-        Rm = mpmath.mpf(R)
-        rem = Rm ** (g + 1) * mpmath.exp(Rm) / mpmath.factorial(g + 1)
-        dev = mpmath.fsum(abs(c - 1 / mpmath.factorial(j)) * Rm**j for j, c in enumerate(_mp_coeffs(coeffs)))
-        tot = (rem + mpmath.exp(Rm) * dev) * (1 + _SLACK) + _SLACK
-        return _up(tot)
-
-
-def _up(x) -> float:
-    """An mpf rounded up to the next float64."""
-    f = float(x)
-    return f if f >= x else float(np.nextafter(f, np.inf))
+    mp = mp_context(_DPS)
+    Rm = mp.mpf(R)
+    dev = mp.fsum(abs(c - 1 / mp.factorial(j)) * Rm**j for j, c in enumerate(_mp_coeffs(mp, coeffs)))
+    tot = (mp.mpf(taylor_rel_bound(float(R), g)) + mp.exp(Rm) * dev) * (1 + _slack(mp)) + _slack(mp)
+    return _up(tot)
 
 
 @functools.lru_cache(maxsize=8)
-def _inv_factorials_at(n: int, dps: int) -> tuple:
-    with mpmath.workdps(dps):
-        return tuple(1 / mpmath.factorial(j) for j in range(n + 1))
+def _inv_factorials(n: int, dps: int) -> tuple:
+    """$1/j!$, j = 0..n, at ``dps`` digits (cached per precision; mpf numbers are immutable)."""
+    mp = mp_context(dps)
+    return tuple(1 / mp.factorial(j) for j in range(n + 1))
 
 
-def _inv_factorials(n: int) -> tuple:
-    """$1/j!$, j = 0..n, at the current precision (cached per precision)."""
-    return _inv_factorials_at(n, mpmath.mp.dps)
-
-
-def _cell_bound(c: list, m, r, K: int):
-    """Bound of $|e^{-x}P(x) - 1|$ on the cell $[m - r, m + r]$ (module docstring); all mpf."""
+def _cell_bound(mp, c: list, m, r, K: int):
+    """Bound of $|e^{-x}P(x) - 1|$ on the cell $[m - r, m + r]$ (module docstring); all mpf of context ``mp``."""
     g = len(c) - 1
     # b_j = P^{(j)}(m)/j! by repeated synthetic division (Taylor shift)
     b = list(c)
     for j in range(g + 1):
         for i in range(g - 1, j - 1, -1):
             b[i] += m * b[i + 1]
-    em = mpmath.exp(-m)
-    inv = _inv_factorials(K + 1)
+    em = mp.exp(-m)
+    inv = _inv_factorials(K + 1, mp.dps)
     a = []
     for k in range(K + 1):
-        s = mpmath.fsum(b[j] * inv[k - j] if (k - j) % 2 == 0 else -b[j] * inv[k - j] for j in range(min(k, g) + 1))
+        s = mp.fsum(b[j] * inv[k - j] if (k - j) % 2 == 0 else -b[j] * inv[k - j] for j in range(min(k, g) + 1))
         a.append(em * s)
     a[0] -= 1
     # exact max of the quadratic part on [-r, r]
@@ -180,38 +228,38 @@ def _cell_bound(c: list, m, r, K: int):
         if abs(tv) <= r:
             cand.append(abs(a[0] + a[1] * tv + a[2] * tv * tv))
     quad = max(cand)
-    mid = mpmath.fsum(abs(a[k]) * r**k for k in range(3, K + 1))
-    B = mpmath.fsum(abs(x) for x in b)
+    mid = mp.fsum(abs(a[k]) * r**k for k in range(3, K + 1))
+    B = mp.fsum(abs(x) for x in b)
     L = K - g + 1
-    tail = em * B * r**g * r**L * mpmath.exp(r) * inv[L] if L <= K + 1 else mpmath.mpf(0)
-    scale = em * mpmath.fsum(abs(x) * (abs(m) + r) ** j for j, x in enumerate(c)) + 1
-    return quad + mid + tail + _SLACK * scale
+    tail = em * B * r**g * r**L * mp.exp(r) * inv[L] if L <= K + 1 else mp.mpf(0)
+    scale = em * mp.fsum(abs(x) * (abs(m) + r) ** j for j, x in enumerate(c)) + 1
+    return quad + mid + tail + _slack(mp) * scale
 
 
 def certify(coeffs: np.ndarray, R: float, cells_per_degree: int = 4) -> float:
     r"""Certified upper bound of $\max_{[-R,R]} |P(x) - e^x|/e^x$ for the float64 polynomial ``coeffs``.
 
     Chebyshev-spaced cells (``cells_per_degree * (g + 1)`` of them), a second-order cell expansion with an exact
-    remainder bound (module docstring). Returns a float64 rounded up.
+    remainder bound (module docstring). Returns a float64 rounded up. Runs in its own 32-digit context.
     """
     g = len(coeffs) - 1
     N = max(8, cells_per_degree * (g + 1))
-    with mpmath.workdps(_DPS):
-        c = _mp_coeffs(coeffs)
-        Rm = mpmath.mpf(R)
-        edges = [-Rm * mpmath.cos(mpmath.pi * i / N) for i in range(N + 1)]
-        edges[0], edges[-1] = -Rm, Rm
-        worst = mpmath.mpf(0)
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            m, r = (lo + hi) / 2, (hi - lo) / 2
-            # r is rounded; widen it a hair so the cells still cover [lo, hi]
-            worst = max(worst, _cell_bound(c, m, r * (1 + _SLACK), g + 12))
-        return _up(worst)
+    mp = mp_context(_DPS)
+    c = _mp_coeffs(mp, coeffs)
+    Rm = mp.mpf(R)
+    edges = [-Rm * mp.cos(mp.pi * i / N) for i in range(N + 1)]
+    edges[0], edges[-1] = -Rm, Rm
+    worst = mp.mpf(0)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m, r = (lo + hi) / 2, (hi - lo) / 2
+        # r is rounded; widen it a hair so the cells still cover [lo, hi]
+        worst = max(worst, _cell_bound(mp, c, m, r * (1 + _slack(mp)), g + 12))
+    return _up(worst)
 
 
 def _abs_sum(coeffs: np.ndarray, R: float) -> float:
-    with mpmath.workdps(_DPS):
-        return _up(mpmath.fsum(abs(c) * mpmath.mpf(R) ** j for j, c in enumerate(_mp_coeffs(coeffs))))
+    mp = mp_context(_DPS)
+    return _up(mp.fsum(abs(c) * mp.mpf(R) ** j for j, c in enumerate(_mp_coeffs(mp, coeffs))))
 
 
 def _start_degree(R: float, eps: float) -> int:
@@ -225,10 +273,10 @@ def sampled_error(coeffs: np.ndarray, R: float) -> float:
     Used only to skip degrees that cannot pass, so :func:`certify` runs about once per selection.
     """
     N = 4 * len(coeffs)
-    with mpmath.workdps(_DPS):
-        c = _mp_coeffs(coeffs)[::-1]
-        xs = [mpmath.mpf(R) * mpmath.cos(mpmath.pi * i / N) for i in range(N + 1)]
-        return float(max(abs(mpmath.polyval(c, x) * mpmath.exp(-x) - 1) for x in xs))
+    mp = mp_context(_DPS)
+    c = _mp_coeffs(mp, coeffs)[::-1]
+    xs = [mp.mpf(R) * mp.cos(mp.pi * i / N) for i in range(N + 1)]
+    return float(max(abs(mp.polyval(c, x) * mp.exp(-x) - 1) for x in xs))
 
 
 def float64_floor(R: float) -> float:
@@ -285,12 +333,8 @@ def degree_lower_estimate(R: float, eps: float) -> int:
 
 
 def _first_degree(x: float, eps: float) -> int:
-    """Smallest g <= DEGREE_MAX with x^(g+1)/(g+1)! <= eps (in logarithms: no overflow for large x)."""
-    lx, le = math.log(max(x, 1e-300)), math.log(eps)
-    g = 0
-    while g < DEGREE_MAX and (g + 1) * lx - math.lgamma(g + 2) > le:
-        g += 1
-    return g
+    """Smallest g <= DEGREE_MAX with x^(g+1)/(g+1)! <= eps (the search of :func:`min_taylor_degree`, without e^x)."""
+    return min(DEGREE_MAX, _log_degree_search(x, math.log(eps), DEGREE_MAX))
 
 
 def certified_poly(R: float, eps: float, kind: str = "chebyshev") -> PolyCert:
@@ -308,4 +352,5 @@ def certified_poly(R: float, eps: float, kind: str = "chebyshev") -> PolyCert:
 
 
 __all__ = ["KINDS", "PolyCert", "certified_poly", "certify", "chebyshev_coeffs", "degree_lower_estimate",
-           "float64_floor", "round_up_R", "sampled_error", "taylor_bound", "taylor_coeffs"]  # fmt: skip
+           "float64_floor", "min_taylor_degree", "round_up_R", "sampled_error", "taylor_bound", "taylor_coeffs",
+           "taylor_rel_bound"]  # fmt: skip

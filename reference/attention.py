@@ -50,6 +50,7 @@ def causal_mask(n: int) -> np.ndarray:
 
 def attention_matrix(X: np.ndarray, W: np.ndarray, beta, causal: bool = False, bk: Backend = FLOAT64):
     r"""$f = \mathrm{rowsoftmax}(\beta X W X^\top)$ (Def. 1.2 / C.8), or $f^M$ (Def. I.5) when causal. (n, n)."""
+    beta = bk.scalar(beta) if bk.is_mp else beta  # an mpf of another context would compute S at its precision
     S = beta * ((X @ W) @ X.T)  # (n, n)
     return softmax(S, bk, causal_mask(X.shape[0]) if causal else None)
 
@@ -69,6 +70,7 @@ class HeadCache:
 
 def head_forward(X, W, W_V, beta, causal: bool, bk: Backend = FLOAT64) -> HeadCache:
     """One head: Def. 1.2 with the merged weight (Def. C.3); causal per Def. I.5."""
+    beta = bk.scalar(beta) if bk.is_mp else beta
     f = attention_matrix(X, W, beta, causal, bk)  # (n, n)
     h = X @ W_V  # (n, d_h)
     s = f @ h  # (n, d_h)
@@ -87,30 +89,51 @@ class HeadGrads:
     K: np.ndarray  # (n,)
 
 
-def head_vjp(G: np.ndarray, c: HeadCache) -> HeadGrads:
-    """Corrected closed-form backward of one head (Lemma C.4; D.17 corrected per spec §2.3; F.4; G.3 corrected)."""
-    X, W, f, h, s, beta = c.X, c.W, c.f, c.h, c.s, c.beta
-    q = G @ h.T  # (n, n) = dL/df  (Def. C.11)
-    K = (G * s).sum(axis=1)  # (n,)  Def. D.16, = p1 1_n
-    p1 = f * q  # (n, n)  Def. C.12
-    p2 = K[:, None] * f  # (n, n)  diag(K) f
-    P = p1 - p2  # (n, n)  = dL/dS
-    XW = X @ W  # (n, d)
-    XWt = X @ W.T  # (n, d)
+def logit_gradient(G, f, h, s):
+    r"""$K = (G \odot s) 1_n$, $p_1 = f \odot (G h^\top)$, $p_2 = \mathrm{diag}(K) f$ (Def. C.11, C.12, D.16).
+
+    $P = p_1 - p_2 = \partial L/\partial S$ for the logits $S$. Row-local: ``G, f, s`` may be any block of query
+    rows (b of them) against all n keys. Shapes: G (b, d_h), f (b, n), h (n, d_h), s (b, d_h) -> K (b,), p1, p2 (b, n).
+    """
+    K = (G * s).sum(axis=1)  # (b,)  Def. D.16, = p1 1_n
+    p1 = f * (G @ h.T)  # (b, n)  Def. C.12 with q = G h^T = dL/df (Def. C.11)
+    p2 = K[:, None] * f  # (b, n)  diag(K) f
+    return K, p1, p2
+
+
+def dense_head_backward(G, f, h, s, Xq, Xk, W, W_V, beta) -> HeadGrads:
+    r"""The dense backward of one head (spec §2.2, corrected D.17, F.4, G.3): the one home of these formulas.
+
+    For a block of b query rows $X_q$ (the rows of $f$, $G$, $s$) against all n key rows $X_k$; with all rows
+    ($X_q = X_k = X$) it is :func:`head_vjp`, and :func:`reference.blocked.layer_gradient_blocked` sums it over
+    row blocks. The terms on query rows ($D_2, D_4$) have shape (b, d), those on key rows ($D_6, D_7, D_8$) are
+    (n, d) partial sums over the block; ``dX`` is their sum when b = n and None otherwise. ``dW``, ``dW_V`` are the
+    block's contributions. Shapes: G, s (b, d_h); f (b, n); h (n, d_h); Xq (b, d); Xk (n, d); W (d, d); W_V (d, d_h).
+    """
+    K, p1, p2 = logit_gradient(G, f, h, s)
+    P = p1 - p2  # (b, n)  = dL/dS
+    XqW = Xq @ W  # (b, d)
+    XkWt = Xk @ W.T  # (n, d)
     terms = {
-        "D8": (f.T @ G) @ c.W_V.T,  # (n, d)  value path
-        "D4": beta * (p1 @ XWt),  # (n, d)  query path, numerator
-        "D2": -beta * (p2 @ XWt),  # (n, d)  query path, normalizer
-        "D7": beta * (p1.T @ XW),  # (n, d)  key path, numerator
-        "D6": -beta * (p2.T @ XW),  # (n, d)  key path, normalizer
+        "D8": (f.T @ G) @ W_V.T,  # (n, d)  value path
+        "D4": beta * (p1 @ XkWt),  # (b, d)  query path, numerator
+        "D2": -beta * (p2 @ XkWt),  # (b, d)  query path, normalizer
+        "D7": beta * (p1.T @ XqW),  # (n, d)  key path, numerator
+        "D6": -beta * (p2.T @ XqW),  # (n, d)  key path, normalizer
     }
-    dX = terms["D2"] + terms["D4"] + terms["D6"] + terms["D7"] + terms["D8"]  # (n, d)  Lemma D.9/E.11
+    full = Xq.shape[0] == Xk.shape[0]
+    dX = terms["D2"] + terms["D4"] + terms["D6"] + terms["D7"] + terms["D8"] if full else None  # (n, d) D.9/E.11
     # Lemma F.4 (times beta). P 1_n = K - K = 0, so P X = P (X - 1 xbar^T) exactly; the centred form avoids
     # the cancellation float64 suffers when the tokens are nearly equal (deep non-residual stacks, spec App. B).
-    Xc = X - X.sum(axis=0) / X.shape[0]  # (n, d)
-    dW = beta * (X.T @ (P @ Xc))  # (d, d)
-    dW_V = (f @ X).T @ G  # (d, d_h)  Lemma G.3 corrected: X^T f^T G
+    Xc = Xk - Xk.sum(axis=0) / Xk.shape[0]  # (n, d)
+    dW = beta * (Xq.T @ (P @ Xc))  # (d, d)
+    dW_V = (f @ Xk).T @ G  # (d, d_h)  Lemma G.3 corrected: X^T f^T G
     return HeadGrads(terms, dX, dW, dW_V, P, K)
+
+
+def head_vjp(G: np.ndarray, c: HeadCache) -> HeadGrads:
+    """Corrected closed-form backward of one head (Lemma C.4; D.17 corrected per spec §2.3; F.4; G.3 corrected)."""
+    return dense_head_backward(G, c.f, c.h, c.s, c.X, c.X, c.W, c.W_V, c.beta)
 
 
 def head_blocks(W_Q, W_K, W_V, heads: int):

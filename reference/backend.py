@@ -1,9 +1,20 @@
 r"""Number systems: the formulas are written once and evaluated in float64 (numpy) or in mpmath.
 
-The mpmath backend stores matrices as numpy object arrays of ``mpmath.mpf``; numpy's ``@``, ``*``, ``sum`` and
-comparisons work on them unchanged, so only the transcendental functions need a backend method. Precision is never
-set globally: :meth:`Backend.precision` is a ``workdps`` block that callers wrap around a *whole* computation
-(mpmath arithmetic uses the precision in force when an operation runs, not when a number was made).
+The mpmath backend stores matrices as numpy object arrays of mpf numbers; numpy's ``@``, ``*``, ``sum`` and
+comparisons work on them unchanged, so only construction and the transcendental functions need a backend method.
+
+**Precision and threads.** mpmath's global context (``mpmath.mp``) is process-wide: ``mpmath.workdps`` in one thread
+changes the precision every other thread computes at (issue 13 item 5). This package never reads or sets it.
+``Backend("mpmath", dps)`` carries its *own* ``mpmath.MPContext`` at ``dps`` digits (made by :func:`mp_context`,
+fresh per backend): every number it makes (``asarray``, ``scalar``, ``zeros``...) is an mpf *of that context*, and
+mpf arithmetic runs at the precision of its left operand's context, so a whole computation stays at ``dps`` digits
+whatever any other thread does to ``mpmath.mp``. Nothing in this package reads or sets ``mpmath.mp``;
+:meth:`Backend.precision` is a deprecated scope kept for callers elsewhere (see its docstring).
+
+Thread safety: two threads may use two backends (two ``forward`` calls each make their own) concurrently; one
+backend (one context) should not be shared by threads that compute with it at the same time, because some mpmath
+functions raise a context's precision temporarily while they run. Code that needs mpmath outside a backend takes a
+context from :func:`mp_context` instead of ``mpmath.workdps``.
 """
 
 from __future__ import annotations
@@ -11,31 +22,51 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mpmath
 import numpy as np
+from mpmath.ctx_mp_python import _mpf
 
 BACKENDS = ("float64", "mpmath")
+MPF = _mpf  # base class of the mpf type of every mpmath context (``mpmath.mpf`` is only the global one's)
 
-_mp_exp = np.frompyfunc(mpmath.exp, 1, 1)
-_mp_log = np.frompyfunc(mpmath.log, 1, 1)
-_mp_tanh = np.frompyfunc(mpmath.tanh, 1, 1)
-_mp_erf = np.frompyfunc(mpmath.erf, 1, 1)
-_mp_mpf = np.frompyfunc(mpmath.mpf, 1, 1)
 _np_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def mp_context(dps: int) -> mpmath.MPContext:
+    """A fresh mpmath context at ``dps`` decimal digits, independent of ``mpmath.mp`` and of every other context.
+
+    Use ``ctx.mpf``, ``ctx.exp``, ``ctx.fsum``... of the returned context; arithmetic on its mpf numbers runs at
+    its precision. Cost: about a millisecond per context.
+    """
+    if isinstance(dps, bool) or not isinstance(dps, int) or dps < 1:
+        raise ValueError(f"dps: expected a positive integer (decimal digits), got {dps!r}")
+    ctx = mpmath.MPContext()
+    ctx.dps = dps
+    return ctx
+
+
+def _elementwise(fn, a: np.ndarray) -> np.ndarray:
+    return np.frompyfunc(fn, 1, 1)(a).astype(object)
 
 
 @dataclass(frozen=True)
 class Backend:
     """Elementwise functions and array construction for one number system.
 
-    ``name`` is ``"float64"`` or ``"mpmath"``; ``dps`` is the mpmath working precision in decimal digits.
+    ``name`` is ``"float64"`` or ``"mpmath"``; ``dps`` is the mpmath working precision in decimal digits. An mpmath
+    backend owns ``ctx``, a private ``mpmath.MPContext`` at ``dps`` digits (module docstring: thread safety).
     """
 
     name: str
     dps: int = 50
+    ctx: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.name == "mpmath" and self.ctx is None:
+            object.__setattr__(self, "ctx", mp_context(self.dps))
 
     @property
     def is_mp(self) -> bool:
@@ -43,7 +74,13 @@ class Backend:
 
     @contextlib.contextmanager
     def precision(self) -> Iterator[None]:
-        """Scope the mpmath precision (``workdps``) around a computation; a no-op for float64."""
+        """Deprecated compatibility scope for callers outside this package; nothing in reference/ calls it.
+
+        The backend's numbers never need it (their precision lives in ``self.ctx``). It still enters
+        ``mpmath.workdps(dps)`` for legacy callers that build *global* mpf numbers inside it (proofs_check's
+        ``ref.D1.entrywise`` builds ``beta`` and ``eta`` with ``mpmath.mpf``): that part sets the process-global
+        precision and is not thread-safe. Once no caller builds global mpf numbers it becomes a no-op.
+        """
         if self.is_mp:
             with mpmath.workdps(self.dps):
                 yield
@@ -52,25 +89,28 @@ class Backend:
 
     # -- conversion ------------------------------------------------------------------------------------------
     def asarray(self, a: Any) -> np.ndarray:
-        """float64 array -> backend array (exact for mpmath: every float64 is an mpf)."""
+        """float64 array -> backend array (exact for mpmath: every float64 is an mpf of ``ctx``).
+
+        An object array of mpf numbers (of any context) is rounded to ``ctx``'s precision.
+        """
         a = np.asarray(a)
         if not self.is_mp:
             return a.astype(np.float64, copy=False)
-        if a.dtype == object:
-            return _mp_mpf(a).astype(object)
-        return _mp_mpf(a.astype(np.float64)).astype(object)
+        if a.dtype != object:
+            a = a.astype(np.float64)
+        return _elementwise(self.ctx.mpf, a)
 
     def scalar(self, x: Any) -> Any:
-        return mpmath.mpf(x) if self.is_mp else float(x)
+        return self.ctx.mpf(x) if self.is_mp else float(x)
 
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         if self.is_mp:
-            return np.full(shape, mpmath.mpf(0), dtype=object)
+            return np.full(shape, self.ctx.mpf(0), dtype=object)
         return np.zeros(shape)
 
     def ones(self, shape: tuple[int, ...]) -> np.ndarray:
         if self.is_mp:
-            return np.full(shape, mpmath.mpf(1), dtype=object)
+            return np.full(shape, self.ctx.mpf(1), dtype=object)
         return np.ones(shape)
 
     def eye(self, d: int) -> np.ndarray:
@@ -81,21 +121,21 @@ class Backend:
 
     @property
     def neg_inf(self) -> Any:
-        return mpmath.mpf("-inf") if self.is_mp else -np.inf
+        return self.ctx.mpf("-inf") if self.is_mp else -np.inf
 
     # -- elementwise functions ---------------------------------------------------------------------------------
     def exp(self, a: np.ndarray) -> np.ndarray:
-        return _mp_exp(a).astype(object) if self.is_mp else np.exp(a)
+        return _elementwise(self.ctx.exp, a) if self.is_mp else np.exp(a)
 
     def log(self, a: np.ndarray) -> np.ndarray:
-        return _mp_log(a).astype(object) if self.is_mp else np.log(a)
+        return _elementwise(self.ctx.log, a) if self.is_mp else np.log(a)
 
     def tanh(self, a: np.ndarray) -> np.ndarray:
-        return _mp_tanh(a).astype(object) if self.is_mp else np.tanh(a)
+        return _elementwise(self.ctx.tanh, a) if self.is_mp else np.tanh(a)
 
     def erf(self, a: np.ndarray) -> np.ndarray:
         if self.is_mp:
-            return _mp_erf(a).astype(object)
+            return _elementwise(self.ctx.erf, a)
         return _np_erf(a).astype(np.float64)
 
     def softplus(self, a: np.ndarray) -> np.ndarray:
@@ -111,17 +151,22 @@ class Backend:
 
     @property
     def pi(self) -> Any:
-        return mpmath.pi if self.is_mp else math.pi
+        return +self.ctx.pi if self.is_mp else math.pi
 
     def sqrt(self, x: Any) -> Any:
-        return mpmath.sqrt(x) if self.is_mp else math.sqrt(x)
+        return self.ctx.sqrt(x) if self.is_mp else math.sqrt(x)
 
 
 FLOAT64 = Backend("float64")
 
 
-def get_backend(backend: str, dps: int = 50) -> Backend:
-    """Look a backend up by name; ``dps`` matters for mpmath only."""
+def get_backend(backend: str | Backend, dps: int = 50) -> Backend:
+    """Look a backend up by name (a fresh mpmath context per call); ``dps`` matters for mpmath only.
+
+    A :class:`Backend` instance is returned as it is (its ``dps`` wins), so a caller can reuse one context.
+    """
+    if isinstance(backend, Backend):
+        return backend
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if isinstance(dps, bool) or not isinstance(dps, int) or dps < 15:

@@ -1,7 +1,7 @@
 r"""Row-blocked exact float64 gradient of one attention layer, in $O(n \cdot \text{block})$ memory.
 
-Same formulas as :func:`reference.attention.head_vjp` (spec §2.2, corrected), evaluated one block of query rows
-at a time. Every $f^\top$- and $P^\top$-product is a sum over row blocks, so no n×n matrix is ever held:
+The formulas are :func:`reference.attention.dense_head_backward` (spec §2.2, corrected), called on one block of
+query rows at a time. Every $f^\top$- and $P^\top$-product is a sum over row blocks, so no n×n matrix is ever held:
 
 .. math::
     f^\top G = \sum_b f_b^\top G_b,\quad P^\top X W = \sum_b P_b^\top (X_b W),\quad
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference import validate as v
-from reference.attention import softmax
+from reference.attention import dense_head_backward, softmax
 
 
 def layer_gradient_blocked(X, W_Q, W_K, W_V, G, beta=None, causal=False, block=256):
@@ -33,26 +33,23 @@ def layer_gradient_blocked(X, W_Q, W_K, W_V, G, beta=None, causal=False, block=2
     beta = 1.0 / d if beta is None else float(v.real("beta", beta))
     W = W_Q @ W_K.T  # (d, d)
     h = X @ W_V  # (n, d)
-    XW, XWt = X @ W, X @ W.T  # (n, d) each
+    XW = X @ W  # (n, d)
     s = np.empty((n, d))
     dX = np.zeros((n, d))
     dW = np.zeros((d, d))
-    fX_acc = np.zeros((n, d))  # rows of f X, for dW_V = (f X)^T G
+    dW_V = np.zeros((d, d))
     cols = np.arange(n)
     for r0 in range(0, n, block):
         r1 = min(n, r0 + block)
         Sb = beta * (XW[r0:r1] @ X.T)  # (b, n)
         mask = cols[None, :] <= np.arange(r0, r1)[:, None] if causal else None
         fb = softmax(Sb, mask=mask)  # (b, n)
-        Gb = G[r0:r1]  # (b, d)
         sb = fb @ h  # (b, d)
         s[r0:r1] = sb
-        Kb = (Gb * sb).sum(axis=1)  # (b,)
-        Pb = fb * (Gb @ h.T) - Kb[:, None] * fb  # (b, n)  p1 - p2
-        dX += fb.T @ (Gb @ W_V.T)  # (n, d)  D8 part
-        dX[r0:r1] += beta * (Pb @ XWt)  # (b, d)  D4 + D2
-        dX += beta * (Pb.T @ XW[r0:r1])  # (n, d)  D7 + D6
-        dW += beta * (X[r0:r1].T @ (Pb @ X))  # (d, d)
-        fX_acc[r0:r1] = fb @ X  # (b, d)
-    dW_V = fX_acc.T @ G  # (d, d)
+        hg = dense_head_backward(G[r0:r1], fb, h, sb, X[r0:r1], X, W, W_V, beta)
+        t = hg.terms
+        dX += t["D8"] + t["D7"] + t["D6"]  # (n, d)  key-row terms, partial sums over this block
+        dX[r0:r1] += t["D4"] + t["D2"]  # (b, d)  query-row terms
+        dW += hg.dW  # (d, d)
+        dW_V += hg.dW_V  # (d, d)
     return s, dX, dW, dW @ W_K, dW.T @ W_Q, dW_V

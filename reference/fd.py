@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mpmath
 import numpy as np
 
 from reference.attention import head_blocks
@@ -35,15 +34,29 @@ class FDGrads:
     layers: list[dict[str, np.ndarray]]
 
 
-def _central(fun, A: np.ndarray, eta) -> np.ndarray:
-    """Entrywise central differences of the scalar ``fun`` at the mpf array ``A``."""
-    out = np.empty(A.shape, dtype=object)
+def central_differences(fun, A: np.ndarray, eta) -> np.ndarray:
+    r"""Entrywise central differences $(F(A + \eta e_k) - F(A - \eta e_k)) / 2\eta$: the one home of this loop.
+
+    A scalar ``fun`` gives an object array of shape A.shape (its gradient); an array-valued ``fun`` gives the
+    Jacobian, shape fun(A).shape + A.shape. ``A`` is float64 or an mpf array; ``eta`` a float or an mpf of the
+    same context (the differences then run at that context's precision).
+    """
+    vals = []
     for idx in np.ndindex(*A.shape):
         Ap, Am = A.copy(), A.copy()
         Ap[idx] = A[idx] + eta
         Am[idx] = A[idx] - eta
-        out[idx] = (fun(Ap) - fun(Am)) / (2 * eta)
-    return out
+        vals.append((np.asarray(fun(Ap)) - np.asarray(fun(Am))) / (2 * eta))
+    if np.ndim(vals[0]) == 0:
+        out = np.empty(A.shape, dtype=object)
+        for idx, val in zip(np.ndindex(*A.shape), vals, strict=True):
+            out[idx] = val
+        return out
+    J = np.stack(vals, axis=-1)  # fun(A).shape + (A.size,)
+    return J.reshape(J.shape[:-1] + A.shape)
+
+
+_central = central_differences  # the former private name
 
 
 def fd_gradients(X, layers, loss, *, beta=None, causal=False, heads=1, residual=False,
@@ -51,50 +64,50 @@ def fd_gradients(X, layers, loss, *, beta=None, causal=False, heads=1, residual=
     """Central-difference gradients of ``loss`` w.r.t. X, every T_i and every layer's weights (incl. merged W)."""
     dps = dps + GUARD
     bk = get_backend("mpmath", dps)
-    cfg = dict(beta=beta, causal=causal, heads=heads, residual=residual, activation=activation,
-               backend="mpmath", dps=dps)  # fmt: skip
-    with bk.precision():
-        eta = mpmath.mpf(10) ** (-(dps // 3))
-        Xm = bk.asarray(X)
-        Ls = [Layer(*(None if w is None else bk.asarray(w) for w in (L.W_Q, L.W_K, L.W_V, L.W_g)))
-              for L in layers]  # fmt: skip
+    cfg = dict(
+        beta=beta, causal=causal, heads=heads, residual=residual, activation=activation, backend=bk
+    )  # fmt: skip  one private context for every forward of this call
+    eta = bk.ctx.mpf(10) ** (-(dps // 3))
+    Xm = bk.asarray(X)
+    Ls = [Layer(*(None if w is None else bk.asarray(w) for w in (L.W_Q, L.W_K, L.W_V, L.W_g)))
+          for L in layers]  # fmt: skip
 
-        def L_of(X_, Ls_, W_override=None, start=0):
-            tr = forward(X_, Ls_[start:], W_override=W_override, **cfg)
-            return value_and_grad(tr, loss)[0]
+    def L_of(X_, Ls_, W_override=None, start=0):
+        tr = forward(X_, Ls_[start:], W_override=W_override, **cfg)
+        return value_and_grad(tr, loss)[0]
 
-        dX = _central(lambda A: L_of(A, Ls), Xm, eta)
-        dT = [dX]
-        if with_dT:
-            T = forward(Xm, Ls, **cfg).T
-            for i in range(1, len(Ls) + 1):
-                if i == len(Ls):
-                    dT.append(_central(lambda A: loss(A, bk)[0], T[i], eta))
-                else:
-                    dT.append(_central(lambda A, i=i: L_of(A, Ls, start=i), T[i], eta))
-        per_layer = []
-        for i, L in enumerate(Ls):
+    dX = central_differences(lambda A: L_of(A, Ls), Xm, eta)
+    dT = [dX]
+    if with_dT:
+        T = forward(Xm, Ls, **cfg).T
+        for i in range(1, len(Ls) + 1):
+            if i == len(Ls):
+                dT.append(central_differences(lambda A: loss(A, bk)[0], T[i], eta))
+            else:
+                dT.append(central_differences(lambda A, i=i: L_of(A, Ls, start=i), T[i], eta))
+    per_layer = []
+    for i, L in enumerate(Ls):
 
-            def with_w(k, A, i=i):
-                new = list(Ls)
-                new[i] = Layer(**{**{n: getattr(Ls[i], n) for n in ("W_Q", "W_K", "W_V", "W_g")}, k: A})
-                return L_of(Xm, new)
+        def with_w(k, A, i=i):
+            new = list(Ls)
+            new[i] = Layer(**{**{n: getattr(Ls[i], n) for n in ("W_Q", "W_K", "W_V", "W_g")}, k: A})
+            return L_of(Xm, new)
 
-            g = {k: _central(lambda A, k=k: with_w(k, A), getattr(L, k), eta) for k in ("W_Q", "W_K", "W_V")}
-            g = {"d" + k: val for k, val in g.items()}
-            g["dW_g"] = None if L.W_g is None else _central(lambda A: with_w("W_g", A), L.W_g, eta)
-            merged = [wq @ wk.T for wq, wk, _ in head_blocks(L.W_Q, L.W_K, L.W_V, heads)]
-            dW = []
-            for l in range(heads):
+        g = {k: central_differences(lambda A, k=k: with_w(k, A), getattr(L, k), eta) for k in ("W_Q", "W_K", "W_V")}
+        g = {"d" + k: val for k, val in g.items()}
+        g["dW_g"] = None if L.W_g is None else central_differences(lambda A: with_w("W_g", A), L.W_g, eta)
+        merged = [wq @ wk.T for wq, wk, _ in head_blocks(L.W_Q, L.W_K, L.W_V, heads)]
+        dW = []
+        for l in range(heads):
 
-                def with_merged(A, i=i, l=l):
-                    Wo = [[wq @ wk.T for wq, wk, _ in head_blocks(M.W_Q, M.W_K, M.W_V, heads)] for M in Ls]
-                    Wo[i][l] = A
-                    return L_of(Xm, Ls, W_override=Wo)
+            def with_merged(A, i=i, l=l):
+                Wo = [[wq @ wk.T for wq, wk, _ in head_blocks(M.W_Q, M.W_K, M.W_V, heads)] for M in Ls]
+                Wo[i][l] = A
+                return L_of(Xm, Ls, W_override=Wo)
 
-                dW.append(_central(with_merged, merged[l], eta))
-            g["dW"] = dW[0] if heads == 1 else np.stack(dW)
-            per_layer.append(g)
+            dW.append(central_differences(with_merged, merged[l], eta))
+        g["dW"] = dW[0] if heads == 1 else np.stack(dW)
+        per_layer.append(g)
     return FDGrads(dX, dT, per_layer)
 
 
@@ -108,43 +121,43 @@ def fd_directional(X, layers, loss, *, seed=0, beta=None, causal=False, heads=1,
     """
     dps = dps + GUARD
     bk = get_backend("mpmath", dps)
-    cfg = dict(beta=beta, causal=causal, heads=heads, residual=residual, activation=activation,
-               backend="mpmath", dps=dps)  # fmt: skip
+    cfg = dict(
+        beta=beta, causal=causal, heads=heads, residual=residual, activation=activation, backend=bk
+    )  # fmt: skip  one private context for every forward of this call
     rng = np.random.default_rng(seed)
     out: dict[str, tuple[np.ndarray, object]] = {}
-    with bk.precision():
-        eta = mpmath.mpf(10) ** (-(dps // 3))
-        Xm = bk.asarray(X)
-        Ls = [Layer(*(None if w is None else bk.asarray(w) for w in (L.W_Q, L.W_K, L.W_V, L.W_g)))
-              for L in layers]  # fmt: skip
-        merged = [[wq @ wk.T for wq, wk, _ in head_blocks(M.W_Q, M.W_K, M.W_V, heads)] for M in Ls]
+    eta = bk.ctx.mpf(10) ** (-(dps // 3))
+    Xm = bk.asarray(X)
+    Ls = [Layer(*(None if w is None else bk.asarray(w) for w in (L.W_Q, L.W_K, L.W_V, L.W_g)))
+          for L in layers]  # fmt: skip
+    merged = [[wq @ wk.T for wq, wk, _ in head_blocks(M.W_Q, M.W_K, M.W_V, heads)] for M in Ls]
 
-        def L_of(X_, Ls_, Wo=None):
-            return value_and_grad(forward(X_, Ls_, W_override=Wo, **cfg), loss)[0]
+    def L_of(X_, Ls_, Wo=None):
+        return value_and_grad(forward(X_, Ls_, W_override=Wo, **cfg), loss)[0]
 
-        def deriv(name, base, build):
-            t = rng.uniform(-1, 1, base.shape)
-            tm = bk.asarray(t)
-            out[name] = (t, (build(base + eta * tm) - build(base - eta * tm)) / (2 * eta))
+    def deriv(name, base, build):
+        t = rng.uniform(-1, 1, base.shape)
+        tm = bk.asarray(t)
+        out[name] = (t, (build(base + eta * tm) - build(base - eta * tm)) / (2 * eta))
 
-        deriv("X", Xm, lambda A: L_of(A, Ls))
-        for i, M in enumerate(Ls):
-            for k in ("W_Q", "W_K", "W_V", "W_g"):
-                if getattr(M, k) is None:
-                    continue
+    deriv("X", Xm, lambda A: L_of(A, Ls))
+    for i, M in enumerate(Ls):
+        for k in ("W_Q", "W_K", "W_V", "W_g"):
+            if getattr(M, k) is None:
+                continue
 
-                def build(A, i=i, k=k):
-                    new = list(Ls)
-                    new[i] = Layer(**{**{n: getattr(Ls[i], n) for n in ("W_Q", "W_K", "W_V", "W_g")}, k: A})
-                    return L_of(Xm, new)
+            def build(A, i=i, k=k):
+                new = list(Ls)
+                new[i] = Layer(**{**{n: getattr(Ls[i], n) for n in ("W_Q", "W_K", "W_V", "W_g")}, k: A})
+                return L_of(Xm, new)
 
-                deriv(f"layers[{i}].{k}", getattr(M, k), build)
-            for l in range(heads):
+            deriv(f"layers[{i}].{k}", getattr(M, k), build)
+        for l in range(heads):
 
-                def build_w(A, i=i, l=l):
-                    Wo = [list(row) for row in merged]
-                    Wo[i][l] = A
-                    return L_of(Xm, Ls, Wo)
+            def build_w(A, i=i, l=l):
+                Wo = [list(row) for row in merged]
+                Wo[i][l] = A
+                return L_of(Xm, Ls, Wo)
 
-                deriv(f"layers[{i}].W[{l}]", merged[i][l], build_w)
+            deriv(f"layers[{i}].W[{l}]", merged[i][l], build_w)
     return out

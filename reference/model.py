@@ -131,21 +131,20 @@ def forward(X, layers, beta=None, causal=False, heads=1, residual=False, activat
     causal, residual = v.flag("causal", causal), v.flag("residual", residual)
     act = ACTIVATIONS[v.choice("activation", activation, tuple(ACTIVATIONS))]
     layers = _check_layers(layers, d, bk)
-    with bk.precision():
-        beta = resolve_beta(beta, d, heads, bk)
-        T = bk.asarray(X)  # (n, d)  T_0 = X
-        caches = []
-        for i, L in enumerate(layers):
-            Wo = None if W_override is None else W_override[i]
-            attn = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads,
-                                     bk=bk, W_override=Wo)  # fmt: skip
-            Z = T + attn.out if residual else None  # (n, d)
-            inner = Z if residual else attn.out  # input of g_i
-            blk = None if L.W_g is None else g_forward(inner, L.W_g, act, bk)
-            g_out = inner if blk is None else blk.T
-            T_out = (Z + blk.T if blk is not None else Z) if residual else g_out  # (n, d)
-            caches.append(LayerCache(T, attn, Z, blk, T_out))
-            T = T_out
+    beta = resolve_beta(beta, d, heads, bk)
+    T = bk.asarray(X)  # (n, d)  T_0 = X
+    caches = []
+    for i, L in enumerate(layers):
+        Wo = None if W_override is None else W_override[i]
+        attn = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads,
+                                 bk=bk, W_override=Wo)  # fmt: skip
+        Z = T + attn.out if residual else None  # (n, d)
+        inner = Z if residual else attn.out  # input of g_i
+        blk = None if L.W_g is None else g_forward(inner, L.W_g, act, bk)
+        g_out = inner if blk is None else blk.T
+        T_out = (Z + blk.T if blk is not None else Z) if residual else g_out  # (n, d)
+        caches.append(LayerCache(T, attn, Z, blk, T_out))
+        T = T_out
     return Trace(X, layers, beta, causal, heads, residual, activation, bk, caches)
 
 
@@ -180,20 +179,19 @@ def backward(trace: Trace, dL_dout) -> Grads:
     gT = v.matrix("dL_dout", dL_dout, (n, d), allow_mp=bk.is_mp)
     act = ACTIVATIONS[trace.activation]
     m = len(trace.layers)
-    with bk.precision():
-        gT = bk.asarray(gT)
-        dT: list[np.ndarray] = [gT]
-        lgrads: list[LayerGrads] = []
-        for i in reversed(range(m)):  # i = m-1 .. 0 is layer i+1
-            c, L = trace.caches[i], trace.layers[i]
-            dW_g, G = None, gT
-            if c.block is not None:
-                g_in, dW_g = g_vjp(gT, c.block, L.W_g, act, bk)  # (n, d), (d, d)  Lemma H.2
-                G = gT + g_in if trace.residual else g_in  # (n, d)  G_i (dL/dZ_i with residual, Lemma J.3)
-            ag = attention_vjp(G, c.attn)
-            gT = ag.dX + G if trace.residual else ag.dX  # (n, d)  dL/dT_{i-1}
-            dT.append(gT)
-            lgrads.append(LayerGrads(ag.dW_Q, ag.dW_K, ag.dW, ag.dW_V, dW_g, G, ag.terms))
+    gT = bk.asarray(gT)
+    dT: list[np.ndarray] = [gT]
+    lgrads: list[LayerGrads] = []
+    for i in reversed(range(m)):  # i = m-1 .. 0 is layer i+1
+        c, L = trace.caches[i], trace.layers[i]
+        dW_g, G = None, gT
+        if c.block is not None:
+            g_in, dW_g = g_vjp(gT, c.block, L.W_g, act, bk)  # (n, d), (d, d)  Lemma H.2
+            G = gT + g_in if trace.residual else g_in  # (n, d)  G_i (dL/dZ_i with residual, Lemma J.3)
+        ag = attention_vjp(G, c.attn)
+        gT = ag.dX + G if trace.residual else ag.dX  # (n, d)  dL/dT_{i-1}
+        dT.append(gT)
+        lgrads.append(LayerGrads(ag.dW_Q, ag.dW_K, ag.dW, ag.dW_V, dW_g, G, ag.terms))
     dT.reverse()
     lgrads.reverse()
     return Grads(dT[0], dT, lgrads)

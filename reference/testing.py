@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mpmath
 import numpy as np
 
+from reference.backend import mp_context
 from reference.compare import max_abs, rel_err
 from reference.losses import CrossEntropy, HalfSquaredError, LinearLoss
 from reference.model import Grads, Layer
@@ -66,12 +66,17 @@ def fd_fields(fd) -> dict[str, np.ndarray]:
     return out
 
 
+def _in(mp, a) -> np.ndarray:
+    """Every entry of ``a`` (float64 or mpf of any context) as an mpf of the context ``mp`` (rounded to its dps)."""
+    return np.frompyfunc(mp.mpf, 1, 1)(np.asarray(a, dtype=object)).astype(object)
+
+
 def worst_rel_err(a: dict[str, np.ndarray], b: dict[str, np.ndarray], dps: int = 50) -> tuple[str, float]:
     """Largest relative error (entrywise max norm) over the common fields; returns (field, error)."""
     if set(a) != set(b):
         raise ValueError(f"fields differ: {sorted(set(a) ^ set(b))}")
-    with mpmath.workdps(dps):
-        errs = {k: float(rel_err(a[k], b[k])) for k in a}
+    mp = mp_context(dps)  # private context: the comparison runs at dps digits whatever mpmath.mp says
+    errs = {k: float(rel_err(_in(mp, a[k]), _in(mp, b[k]))) for k in a}
     k = max(errs, key=lambda key: errs[key])
     return k, errs[k]
 
@@ -83,9 +88,9 @@ def whole_rel_err(a: dict[str, np.ndarray], b: dict[str, np.ndarray], dps: int =
     figure it does not blow up on a field that is tiny through cancellation (e.g. dL/dW of a layer whose input
     tokens have collapsed to nearly one vector, spec Appendix B), where float64 keeps only absolute accuracy.
     """
-    with mpmath.workdps(dps):
-        num = max(float(max_abs(np.asarray(a[k], dtype=object) - np.asarray(b[k], dtype=object))) for k in a)
-        den = max(float(max_abs(b[k])) for k in b)
+    mp = mp_context(dps)
+    num = max(float(max_abs(_in(mp, a[k]) - _in(mp, b[k]))) for k in a)
+    den = max(float(max_abs(b[k])) for k in b)
     return num / den if den else num
 
 
@@ -97,20 +102,20 @@ def directional_errors(grads: Grads, fd_dir: dict, dps: int = 50) -> dict[str, f
     """
     lg = grads.layers
     out = {}
-    with mpmath.workdps(dps):
-        for name, (t, dd) in fd_dir.items():
-            if name == "X":
-                g = grads.dX
+    mp = mp_context(dps)
+    for name, (t, dd) in fd_dir.items():
+        if name == "X":
+            g = grads.dX
+        else:
+            i = int(name[name.index("[") + 1 : name.index("]")])
+            attr = name.split(".", 1)[1]
+            if attr.startswith("W["):
+                l = int(attr[2:-1])
+                g = lg[i].dW if lg[i].dW.ndim == 2 else lg[i].dW[l]
             else:
-                i = int(name[name.index("[") + 1 : name.index("]")])
-                attr = name.split(".", 1)[1]
-                if attr.startswith("W["):
-                    l = int(attr[2:-1])
-                    g = lg[i].dW if lg[i].dW.ndim == 2 else lg[i].dW[l]
-                else:
-                    g = getattr(lg[i], "d" + attr)
-            tg = np.asarray(t, dtype=object)
-            inner = (tg * g).sum()
-            scale = sum(abs(x) for x in np.asarray(g, dtype=object).flat) or 1
-            out[name] = float(abs(inner - dd) / scale)
+                g = getattr(lg[i], "d" + attr)
+        tg, g = _in(mp, t), _in(mp, g)
+        inner = (tg * g).sum()  # t is float64 (exact in mp); the products and the sum run at dps digits
+        scale = sum(abs(x) for x in g.flat) or 1
+        out[name] = float(abs(inner - mp.mpf(dd)) / scale)
     return out

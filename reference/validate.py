@@ -12,6 +12,10 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from reference.backend import MPF
+
+FINITE_BLOCK_BYTES = 1 << 22  # finiteness is checked in row blocks of about 4 MiB: no O(n d) temporary (issue 13.8)
+
 
 def matrix(name: str, a: Any, shape: tuple[int | None, ...], *, allow_mp: bool = False) -> np.ndarray:
     """Check that ``a`` is a finite float64 ndarray (or, with ``allow_mp``, an object array of mpf) of ``shape``.
@@ -23,7 +27,7 @@ def matrix(name: str, a: Any, shape: tuple[int | None, ...], *, allow_mp: bool =
     if a.dtype == object:
         if not allow_mp:
             raise TypeError(f"{name}: expected dtype float64, got object (mpmath arrays need backend='mpmath')")
-        if not all(isinstance(v, mpmath.mpf) for v in a.flat):
+        if not all(isinstance(v, MPF) for v in a.flat):
             raise TypeError(f"{name}: an object array must hold mpmath.mpf entries only")
     elif a.dtype != np.float64:
         raise TypeError(f"{name}: expected dtype float64, got {a.dtype}")
@@ -32,10 +36,30 @@ def matrix(name: str, a: Any, shape: tuple[int | None, ...], *, allow_mp: bool =
         raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
     if any(t == 0 for t in a.shape):
         raise ValueError(f"{name}: expected non-empty dimensions {want}, got {a.shape}")
-    finite = all(mpmath.isfinite(v) for v in a.flat) if a.dtype == object else bool(np.isfinite(a).all())
-    if not finite:
-        raise ValueError(f"{name}: expected finite entries, got NaN or inf")
+    bad = _first_non_finite(a)
+    if bad is not None:
+        raise ValueError(f"{name}: expected finite entries, got {a[bad]!r} at index {bad}")
     return a
+
+
+def _first_non_finite(a: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first NaN/inf entry, or None; float64 arrays are scanned in blocks of leading-axis slices.
+
+    A broadcast or memory-mapped X of 10^9 rows is checked with O(block) extra memory, never an n x d boolean array.
+    """
+    if a.dtype == object:
+        for idx in np.ndindex(*a.shape):
+            if not mpmath.isfinite(a[idx]):
+                return idx
+        return None
+    row_bytes = max(1, a.itemsize * (a.size // a.shape[0]))
+    step = max(1, FINITE_BLOCK_BYTES // row_bytes)
+    for r0 in range(0, a.shape[0], step):
+        blk = a[r0 : r0 + step]
+        if not np.isfinite(blk.min()) or not np.isfinite(blk.max()):  # min/max reduce without a boolean temporary
+            hit = np.argwhere(~np.isfinite(blk))[0]
+            return (r0 + int(hit[0]), *(int(i) for i in hit[1:]))
+    return None
 
 
 def positive_int(name: str, v: Any) -> int:
@@ -51,7 +75,7 @@ def flag(name: str, v: Any) -> bool:
 
 
 def real(name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real | mpmath.mpf):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real | MPF):
         raise TypeError(f"{name}: expected a real number, got {type(v).__name__} {v!r}")
     if not mpmath.isfinite(v):
         raise ValueError(f"{name}: expected a finite number, got {v!r}")

@@ -5,7 +5,8 @@ Paper: Lemma D.17 / D.9, F.4, §C.2, G.3, H.2, J.3, K.2; spec §2.2–2.9; STYLE
 The derived matrices of :mod:`symbolic.explicit` / :mod:`symbolic.block` are polynomials in atoms. Here every
 atom is replaced by its definition ($a = e^{S}$, $r = 1/\sum_k a_{ik}$, $\varphi = \tanh$,
 $\varphi' = 1 - \tanh^2$), the result is turned into an mpmath function with ``sympy.lambdify``, and evaluated on
-seeded random rational inputs inside ``mpmath.workdps(50)``. The same inputs go through the public API of
+seeded random rational inputs in a private 50-digit ``mpmath.MPContext`` (never the global ``mpmath.mp``; the
+lambdified function looks ``exp``, ``mpf``... up in that context). The same inputs go through the public API of
 ``reference`` (``forward`` / ``backward`` with ``backend="mpmath"``). The observed figure is the largest
 entrywise difference relative to $\max(1, \|\cdot\|_\infty)$; agreement means it is below ``TOL`` (the last
 ~10 of the 50 digits are allowed for rounding in both routes).
@@ -22,12 +23,13 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from reference.backend import mp_context
 from symbolic import block as blk
 from symbolic import explicit as ex
 from symbolic.chain import Chain
 
 DPS = 50
-TOL = mpmath.mpf(10) ** -40  # 50 digits carried, 40 asked: both routes round, neither cancels badly at n<=4
+TOL = mpmath.mpf("1e-40")  # 50 digits carried, 40 asked: both routes round, neither cancels badly at n<=4
 
 
 def rational_matrix(rng: np.random.Generator, rows: int, cols: int, den: int = 8) -> list[list[Fraction]]:
@@ -35,9 +37,10 @@ def rational_matrix(rng: np.random.Generator, rows: int, cols: int, den: int = 8
     return [[Fraction(int(rng.integers(-den, den + 1)), den) for _ in range(cols)] for _ in range(rows)]
 
 
-def mp_array(M: list[list[Fraction]]) -> np.ndarray:
-    """Object array of mpf (call inside a workdps block)."""
-    return np.array([[mpmath.mpf(x.numerator) / x.denominator for x in row] for row in M], dtype=object)
+def mp_array(M: list[list[Fraction]], mp=None) -> np.ndarray:
+    """Object array of mpf numbers of the context ``mp`` (default: a fresh one at ``DPS`` digits)."""
+    mp = mp_context(DPS) if mp is None else mp
+    return np.array([[mp.mpf(x.numerator) / x.denominator for x in row] for row in M], dtype=object)
 
 
 def resolve_atoms(expr: sp.Expr, chain: Chain, activation=sp.tanh) -> sp.Expr:
@@ -120,25 +123,26 @@ def compare_case(c: Case, seed: int = 0) -> dict[str, str]:
     vals = _fill(rng, c)
     m, b, derived = _derived(c)
     out: dict[str, str] = {}
-    with mpmath.workdps(DPS):
-        arr = {k: mp_array(v) for k, v in vals.items()}
-        beta = mpmath.mpf(c.beta.numerator) / c.beta.denominator
-        Wm = arr["W_Q"].dot(arr["W_K"].T)
-        layer = Layer(W_Q=arr["W_Q"], W_K=arr["W_K"], W_V=arr["W_V"], W_g=arr["W_g"] if c.block else None)
-        trace = forward(arr["X"], [layer], beta=beta, causal=c.causal, heads=c.heads, residual=c.residual,
-                        activation="tanh" if c.block else "identity", backend="mpmath", dps=DPS)  # fmt: skip
-        grads = backward(trace, arr["G"])
-        lg = grads.layers[0]
-        ref = {"dX": grads.dX, "dW_Q": lg.dW_Q, "dW_K": lg.dW_K, "dW_V": lg.dW_V, "dW": lg.dW, "dW_g": lg.dW_g}
-        ref |= dict(lg.terms)
-        for name, M in derived.items():
-            expr = resolve_atoms(M, m.chain)
-            table = _table(expr, vals, beta, Wm, b, c)
-            syms = sorted(table, key=sp.default_sort_key)
-            fn = sp.lambdify(syms, expr, modules="mpmath", cse=True)
-            got = np.array(fn(*(table[s] for s in syms)).tolist(), dtype=object)
-            want = ref[name]
-            out[name] = mpmath.nstr(_rel(got, want), 3)
+    mp = mp_context(DPS)
+    namespace = [{k: getattr(mp, k) for k in dir(mp) if not k.startswith("_")}, "mpmath"]  # this context first
+    arr = {k: mp_array(v, mp) for k, v in vals.items()}
+    beta = mp.mpf(c.beta.numerator) / c.beta.denominator
+    Wm = arr["W_Q"].dot(arr["W_K"].T)
+    layer = Layer(W_Q=arr["W_Q"], W_K=arr["W_K"], W_V=arr["W_V"], W_g=arr["W_g"] if c.block else None)
+    trace = forward(arr["X"], [layer], beta=beta, causal=c.causal, heads=c.heads, residual=c.residual,
+                    activation="tanh" if c.block else "identity", backend="mpmath", dps=DPS)  # fmt: skip
+    grads = backward(trace, arr["G"])
+    lg = grads.layers[0]
+    ref = {"dX": grads.dX, "dW_Q": lg.dW_Q, "dW_K": lg.dW_K, "dW_V": lg.dW_V, "dW": lg.dW, "dW_g": lg.dW_g}
+    ref |= dict(lg.terms)
+    for name, M in derived.items():
+        expr = resolve_atoms(M, m.chain)
+        table = _table(expr, vals, beta, Wm, b, c, mp)
+        syms = sorted(table, key=sp.default_sort_key)
+        fn = sp.lambdify(syms, expr, modules=namespace, cse=True)
+        got = np.array(fn(*(table[s] for s in syms)).tolist(), dtype=object)
+        want = ref[name]
+        out[name] = mpmath.nstr(_rel(got, want), 3)
     return out
 
 
@@ -148,7 +152,7 @@ def _rel(got: np.ndarray, want: np.ndarray) -> mpmath.mpf:
     return max(abs(g - w) for g, w in zip(got.flat, want.flat, strict=True)) / scale
 
 
-def _table(expr, vals, beta, Wm, b, c: Case) -> dict[sp.Symbol, mpmath.mpf]:
+def _table(expr, vals, beta, Wm, b, c: Case, mp) -> dict[sp.Symbol, mpmath.mpf]:
     """Numeric value (mpf) of every free symbol of ``expr``, from the symbol's name."""
     prefix = {"x": "X", "xq": "X", "xk": "X", "xv": "X", "q": "W_Q", "k": "W_K", "v": "W_V", "g": "G",
               "u": "W_g", "t": "G"}  # fmt: skip
@@ -164,7 +168,7 @@ def _table(expr, vals, beta, Wm, b, c: Case) -> dict[sp.Symbol, mpmath.mpf]:
             table[s] = Wm[i, j]
         else:
             x = vals[prefix[head]][i][j]
-            table[s] = mpmath.mpf(x.numerator) / x.denominator
+            table[s] = mp.mpf(x.numerator) / x.denominator
     return table
 
 

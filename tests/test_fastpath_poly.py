@@ -111,3 +111,36 @@ def test_degree_growth_follows_log_one_over_eps():
     degs = [certified_poly(1.0, 10.0**-k).degree for k in (3, 6, 9, 12)]
     assert degs == sorted(degs) and degs[-1] > degs[0]
     assert np.all(np.diff(degs) <= 4), degs
+
+
+@pytest.mark.paper("Lemma I.1")
+@pytest.mark.parametrize(("Rbar", "g"), [(1.0, 16), (0.5, 3), (3.0, 20)])
+def test_taylor_rel_bound_dominates_the_error_at_minus_rbar_and_is_nearly_tight(Rbar, g):
+    """Spec §0.5 item 1: the worst point is x = -Rbar and the bound is asymptotically tight (ratio 0.95 at 1, 16)."""
+    from fastpath.poly import taylor_rel_bound
+
+    with mpmath.workdps(60):
+        x = -mpmath.mpf(Rbar)
+        seen = abs(mpmath.fsum(x**j / mpmath.factorial(j) for j in range(g + 1)) * mpmath.exp(-x) - 1)
+        exact = mpmath.mpf(Rbar) ** (g + 1) * mpmath.e**Rbar / mpmath.factorial(g + 1)
+        assert seen <= taylor_rel_bound(Rbar, g)
+        # rounded up to float64 (one ulp, 2^-52 relative) after a 1e-24 slack, and no more
+        assert exact <= taylor_rel_bound(Rbar, g) <= exact * (1 + mpmath.mpf(2) ** -51)
+        assert seen / exact > (0.94 if (Rbar, g) == (1.0, 16) else 0.5)  # spec §0.5 item 1 measured 0.95
+
+
+@pytest.mark.paper("Lemma I.1")
+@pytest.mark.parametrize("Rbar", [0.0, 0.3, 2.0, 9.0])
+@pytest.mark.parametrize("eps", [1e-3, 1e-9, 1e-15])
+def test_min_taylor_degree_is_the_smallest_degree_whose_bound_reaches_eps(Rbar, eps):
+    from fastpath.poly import min_taylor_degree, taylor_rel_bound
+
+    g = min_taylor_degree(Rbar, eps)
+    assert taylor_rel_bound(Rbar, g) <= eps
+    assert g == 0 or taylor_rel_bound(Rbar, g - 1) > eps
+
+
+def test_min_taylor_degree_says_none_reaches_eps_with_g_max_plus_one():
+    from fastpath.poly import min_taylor_degree
+
+    assert min_taylor_degree(50.0, 1e-12, g_max=20) == 21
