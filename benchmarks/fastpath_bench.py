@@ -14,7 +14,11 @@ memory). Records (``"kind"``):
   the matmul rate (target >= 0.3): over the whole fast fwd+bwd wall time, and for the contractions timed alone.
 * ``crossover``: for d in {2, 4, 8}, eps in {1e-3, 1e-6, 1e-9}: rank and the smallest measured n (powers of 2) at
   which fast fwd+bwd beats the exact gradient.
-* ``certificates``: the issue's acceptance grid: observed / certified ratio per field and the violations (none allowed).
+* ``certificates``: the issue's acceptance grid: observed / certified ratio per field (max and median over entries)
+  and the violations (none allowed).
+* ``tightness`` (issue 10): one record per case of the issue's tables, error/bound of dX, dW, dW_V (layer 1) as max
+  and median over entries, for the a-posteriori (default) and the a-priori certificate, and the certificate's counted
+  work as a fraction of the fast path's (``cert_madds / madds``).
 * ``summary``: the targets and whether each was met.
 
 Usage: ``python benchmarks/fastpath_bench.py [--quick] [--out FILE.jsonl] [--results FILE.md]`` (``--quick``: smaller
@@ -78,13 +82,14 @@ def fast_once(X, L, G, eps: float) -> dict:
     certified_poly(R, eps)
     t_cert = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tr = fastpath.forward(X, [L], eps=eps)
+    tr = fastpath.forward(X, [L], eps=eps, method="lowrank")  # timed as the polynomial path even where r >= n
     t1 = time.perf_counter()
     g = fastpath.backward(tr, G)
     t2 = time.perf_counter()
     st = tr.caches[0].heads[0]
     return dict(t=t2 - t0, t_fwd=t1 - t0, t_bwd=t2 - t1, t_cert=t_cert, degree=tr.degree, rank=tr.rank, R=tr.R,
-                block=st.block, cert_err=tr.cert_err, bound_dX=float(g.bound.dX.max()),
+                block=st.block, cert_err=tr.cert_err, bound_dX=float(g.bound.dX.max()), madds=tr.madds + g.madds,
+                cert_madds=tr.cert_madds + g.cert_madds,
                 flops=gemm_flops(X.shape[0], d, tr.rank))  # fmt: skip
 
 
@@ -207,6 +212,7 @@ def certificate_grid(quick: bool) -> dict:
     if quick:
         grid = grid[::12]
     ratios: dict[str, list[float]] = {}
+    medians: dict[str, list[float]] = {}
     violating, rel1 = [], {}
     for idx, (n, dd, m, causal, heads, residual, eps) in enumerate(grid):
         rng = np.random.default_rng([SEED, idx])
@@ -218,11 +224,54 @@ def certificate_grid(quick: bool) -> dict:
         for k, r in c.ratio.items():
             if r > 0:
                 ratios.setdefault(re.sub(r"\[\d+\]", "", k), []).append(r)
+                medians.setdefault(re.sub(r"\[\d+\]", "", k), []).append(c.median_ratio[k])
         if m == 1:
             rel1[eps] = max(rel1.get(eps, 0.0), c.rel_err["Attn[1]"], c.rel_err["dT[0]"])
-    per_field = {k: dict(max=float(np.max(v)), median=float(np.median(v))) for k, v in sorted(ratios.items())}
+    per_field = {k: dict(max=float(np.max(v)), median=float(np.median(v)), entry_median=float(np.median(medians[k])))
+                 for k, v in sorted(ratios.items())}  # fmt: skip
     return dict(cases=len(grid), violating_cases=violating, ratio=per_field,
                 one_layer_max_rel_err={f"{k:g}": v for k, v in rel1.items()})  # fmt: skip
+
+
+TIGHTNESS_ROWS = [(8, 2, 1e-8), (1024, 1, 1e-8), (1024, 1, 1e-4), (1024, 4, 1e-6), (4096, 1, 1e-3)]  # issue 10
+
+
+def tightness(quick: bool):
+    """Issue 10's tables: error/bound per field (max, median over entries), both certificates, certificate cost.
+
+    Inputs as in the issue: X, dL ~ U[-1, 1], d = 4, weights :func:`fastpath.compare.random_layers`, causal,
+    residual, tanh blocks, the polynomial path forced (``method="lowrank"``). Yields one record per case: the rows
+    of the issue's first table, then its grid (n in {256, 4096}, m in {1, 2, 4, 8, 16}, causal on/off,
+    eps in {1e-3, 1e-6, 1e-9}, heads 1 and 2; ``--quick``: n = 256, m <= 4, one eps).
+    """
+    import itertools
+
+    from fastpath.compare import compare, random_layers
+
+    rows = [(n, m, True, eps, 1) for n, m, eps in TIGHTNESS_ROWS]
+    ns, ms, es = ((256,), (1, 2, 4), (1e-6,)) if quick else ((256, 4096), (1, 2, 4, 8, 16), (1e-3, 1e-6, 1e-9))
+    rows += list(itertools.product(ns, ms, (False, True), es, (1, 2)))
+    if quick:
+        rows = [r for r in rows if r[0] <= 1024]
+    for n, m, causal, eps, heads in rows:
+        rng = np.random.default_rng([SEED, n, m, int(causal), heads])
+        X, layers, dL = rng.uniform(-1, 1, (n, 4)), random_layers(rng, 4, m), rng.uniform(-1, 1, (n, 4))
+        rec = dict(kind="tightness", n=n, m=m, causal=causal, eps=eps, heads=heads)
+        for cert in ("a-posteriori", "a-priori"):
+            try:
+                t0 = time.perf_counter()
+                c = compare(X, layers, dL, eps=eps, causal=causal, heads=heads, residual=True, activation="tanh",
+                            method="lowrank", certificate=cert)  # fmt: skip
+            except ValueError as e:
+                rec[cert] = dict(refused=str(e)[:200])
+                continue
+            rec.update(degree=c.degree, rank=c.rank)
+            fields = (("dX", "dT[0]"), ("dW", "layers[0].dW"), ("dW_V", "layers[0].dW_V"))
+            rec[cert] = dict(violations=c.violations, wall_s=time.perf_counter() - t0,
+                             cert_work_fraction=c.cert_madds / c.madds)  # fmt: skip
+            for f, k in fields:
+                rec[cert][f] = dict(max=c.ratio[k], median=c.median_ratio[k], abs_err=c.abs_err[k])
+        yield rec
 
 
 def _f(x, fmt=".3g"):
@@ -319,6 +368,20 @@ def render_markdown(recs: list[dict]) -> str:
               + ", ".join(f"eps={k}: {v:.2e}" for k, v in cg["one_layer_max_rel_err"].items()) + ".", "",
               "| field | max ratio | median ratio |", "|---|---|---|"]  # fmt: skip
         L += [f"| {k} | {v['max']:.2e} | {v['median']:.2e} |" for k, v in cg["ratio"].items()]
+    tt = by.get("tightness", [])
+    if tt:
+        L += ["", "## Certificate tightness (issue 10): error/bound, max and median over entries", "",
+              "| n | m | causal | eps | heads | rank | dX a-post (max, med) | dW a-post | dW_V a-post | dX a-priori "
+              "| certificate work / fast work |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+
+        def mm_(r, f):
+            return "refused" if "refused" in r else f"{r[f]['max']:.0e}, {r[f]['median']:.0e}"
+
+        for r in tt:
+            p, a = r["a-posteriori"], r["a-priori"]
+            frac = "" if "refused" in p else f"{p['cert_work_fraction']:.2f}"
+            L.append(f"| {r['n']} | {r['m']} | {r['causal']} | {r['eps']:g} | {r['heads']} | {r.get('rank', '')} | "
+                     f"{mm_(p, 'dX')} | {mm_(p, 'dW')} | {mm_(p, 'dW_V')} | {mm_(a, 'dX')} | {frac} |")  # fmt: skip
     return "\n".join(L) + "\n"
 
 
@@ -423,6 +486,8 @@ def main(argv=None) -> int:
         cross.append(c)
 
     emit(dict(kind="certificates", **certificate_grid(q)), out, recs)
+    for rec in tightness(q):
+        emit(rec, out, recs)
 
     b1 = large[1.0]
     emit(dict(kind="summary", wall_s=time.perf_counter() - t_start, loadavg_1min=os.getloadavg()[0],

@@ -90,7 +90,6 @@ class HeadRho:
 def head_rho(st: HeadState, X: np.ndarray, e_X: float) -> HeadRho:
     """$\\sigma, \\rho, F, \\kappa$ for one head at fast input X with input error ``e_X`` (module docstring)."""
     n, d = X.shape
-    d_h = st.q.shape[1]
     beta = abs(st.beta)
     nQ, nK = float(np.linalg.norm(st.W_Q)), float(np.linalg.norm(st.W_K))
     up = 1 + 1e-12  # covers the float64 evaluation of the norms below
@@ -102,13 +101,38 @@ def head_rho(st: HeadState, X: np.ndarray, e_X: float) -> HeadRho:
     ka = float(np.sqrt(((Xa @ np.abs(st.W_K)) ** 2).sum(axis=1)).max()) * up
     sigma = beta * (sd * nQ * kmax + qmax * sd * nK + sd * sd * nQ * nK) + 2 * beta * gamma(2 * d + 8) * qa * ka
     eps = st.cert.err
-    rho = math.expm1(2 * sigma) * (1 + eps) / (1 - eps) + 2 * eps / (1 - eps)
+    rho = safe_expm1(2 * sigma) * (1 + eps) / (1 - eps) + 2 * eps / (1 - eps) if eps < 1 else math.inf
     R_ex = st.R + sigma
     col = 1 + math.log(n) if st.causal else 1.0
     F = min(float(n), math.exp(min(2 * R_ex, 700.0)) * col)
-    kappa = st.cert.abs_sum * math.exp(st.cert.R) / (1 - eps)
+    kappa, rr = rounding_rel(st, n, d)
+    return HeadRho(sigma, rho, F, kappa, rr)
+
+
+def rounding_rel(st: HeadState, n: int, d: int) -> tuple[float, float]:
+    r"""$(\kappa, (4\kappa + 8)\gamma_m)$ of the module docstring: the rounding amplification of the low-rank
+    products and the relative rounding term of every fast product (fast path and float64 reference together)."""
+    eps = st.cert.err
+    d_h = st.q.shape[1]
+    if eps >= 1:
+        kappa = math.inf
+    elif st.cert.kind == "exact":  # a positive dense kernel: no cancellation in its products
+        kappa = 1 / (1 - eps)
+    else:
+        kappa = st.cert.abs_sum * safe_exp(st.cert.R) / (1 - eps)
     m = n + st.rank * d_h + 3 * st.cert.degree + 4 * d + 40
-    return HeadRho(sigma, rho, F, kappa, (4 * kappa + 8) * gamma(m))
+    return kappa, (4 * kappa + 8) * gamma(m)
+
+
+def safe_exp(x: float) -> float:
+    """``math.exp`` that returns inf instead of raising OverflowError (issue 13: a bound may be infinite, then the
+    caller refuses it as vacuous; it must never crash)."""
+    return math.exp(x) if x < 709.0 else math.inf
+
+
+def safe_expm1(x: float) -> float:
+    """``math.expm1`` with inf instead of OverflowError (see :func:`safe_exp`)."""
+    return math.expm1(x) if x < 709.0 else math.inf
 
 
 def forward_bound(st: HeadState, hr: HeadRho, e_X: float) -> float:
@@ -171,10 +195,19 @@ def matmul_bound(B: np.ndarray, W: np.ndarray, mag: np.ndarray | None = None) ->
     return out
 
 
+def weight_bounds(b_dW_h, heads, dWh):
+    """dL/dW_Q = dL/dW W_K, dL/dW_K = (dL/dW)^T W_Q per head (#26) from the (d, d) bounds of dL/dW (either mode)."""
+    b_dWQ = np.concatenate([matmul_bound(B, st.W_K, np.abs(w) + B)
+                            for B, st, w in zip(b_dW_h, heads, dWh, strict=True)], axis=1)  # fmt: skip
+    b_dWK = np.concatenate([matmul_bound(B.T, st.W_Q, np.abs(w.T) + B.T)
+                            for B, st, w in zip(b_dW_h, heads, dWh, strict=True)], axis=1)  # fmt: skip
+    return b_dWQ, b_dWK
+
+
 def block_round(x: float, length: int) -> float:
     """Generous rounding term for an O(length) float64 chain producing magnitude x (fast and reference)."""
     return 4 * gamma(length + 8) * x + 8 * U_ROUND * x
 
 
 __all__ = ["HeadBound", "HeadRho", "activation_lipschitz", "backward_bound", "block_round", "forward_bound",
-           "head_rho", "matmul_bound"]  # fmt: skip
+           "head_rho", "matmul_bound", "rounding_rel", "safe_exp", "safe_expm1", "weight_bounds"]  # fmt: skip

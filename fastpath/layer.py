@@ -32,6 +32,7 @@ Shape legend: n tokens, d width, d_h = d/heads, r rank, c tokens per block.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,6 +135,11 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     q, k, h = mm(work, X, W_Q), mm(work, X, W_K), mm(work, X, W_V)  # (n, d_h) each
     d_h = q.shape[1]
     R = logit_range(q, k, beta)
+    if not math.isfinite(R):
+        raise ValueError(
+            f"X: the logits beta q.k overflow float64 (logit range R = {R}); expected inputs or weights small enough "
+            "that |beta q_i . k_j| is finite (scale X or the weights down)"
+        )
     if choose_method(method, R, eps, d_h, n, degree) == "exact":
         dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
         cert = exact_kernel_cert(X, W_Q, W_K, beta, R, eps)

@@ -78,8 +78,9 @@ def exact_kernel_cert(X: np.ndarray, W_Q: np.ndarray, W_K: np.ndarray, beta: flo
     The reference forms $S = \beta (X W) X^\top$ and $\exp(S - \max)$: each logit is off by at most
     $\sigma_r = \gamma_{2d+4} R_{abs}$ with $R_{abs} = |\beta| \max_i \||X_i||W|\|_2 \max_j \|X_j\|_2$
     (Cauchy-Schwarz on the magnitudes), exp adds u, the row sum $\gamma_{n+2}$; so
-    $|\hat f - f| \le (e^{2\sigma_r + 4u}(1+\gamma_{n+2})^2 - 1) f$ entrywise. ``abs_sum`` is set to $e^{-R}$ so
-    the rounding amplification $\kappa$ of :mod:`fastpath.bounds` is 1 (a positive kernel has no cancellation).
+    $|\hat f - f| \le (e^{2\sigma_r + 4u}(1+\gamma_{n+2})^2 - 1) f$ entrywise (infinite when the logits are too large
+    for that to mean anything; the caller then refuses). :func:`fastpath.bounds.rounding_rel` gives the kind
+    "exact" the rounding amplification $\kappa = 1$ (a positive kernel has no cancellation).
     """
     n, d = X.shape
     Xa = np.abs(X)
@@ -87,8 +88,8 @@ def exact_kernel_cert(X: np.ndarray, W_Q: np.ndarray, W_K: np.ndarray, beta: flo
     R_abs = abs(beta) * float(np.sqrt(((Xa @ Wa) ** 2).sum(axis=1)).max()) * float(np.sqrt((Xa * Xa).sum(axis=1)).max())
     R_abs *= 1 + 8 * (d + 2) * U_ROUND
     sig = gamma(2 * d + 4) * R_abs + 4 * U_ROUND
-    err = math.expm1(2 * sig) + 3 * gamma(n + 2)
-    return PolyCert("exact", 0, R, eps, err, np.zeros(1), math.exp(-min(R, 700.0)))
+    err = math.expm1(2 * sig) + 3 * gamma(n + 2) if sig < 350 else math.inf
+    return PolyCert("exact", 0, R, eps, err, np.zeros(1), 1.0)
 
 
 def working_set_bytes(rank: int, d: int, d_h: int, block: int = MIN_BLOCK) -> int:

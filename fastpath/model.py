@@ -8,15 +8,16 @@ Corrections to the printed listing (spec #12): line 14 computes all five correct
 keeps the $p_2$ part of $g_w$, line 22 is $g_v = (T^\top V_1)(U_1^\top G)$; the forward activations are the fast
 ones (spec W10), and dL/dW_Q = g_w W_K, dL/dW_K = g_w^T W_Q (#26).
 
-**Certificate** (spec §2.10 made explicit, plus the forward pass): scalar entrywise error bounds are carried
-through the layers. Forward: $e_{T_0} = 0$; layer i gets input error $e_{T_{i-1}}$, attention output error
-$e_{A_i}$ from :func:`fastpath.bounds.forward_bound` (which already contains the propagated input error through
-$\sigma$ and $e_h$), and through $g_i$: $e_{U} = e\,\max_c\|W_{g,:c}\|_1$, $e_{T} = \sup|\varphi'|\,e_U$.
-Backward: $e_{gT_m} = 0$; through $g_i$ (Lemma H.2), with $Y = gT \odot \varphi'(U)$,
-$e_Y = e_{gT}\sup|\varphi'| + (\|gT\|_\infty + e_{gT}) \sup|\varphi''| e_U$ (relu: entries with $|U| \le e_U$ may
-flip, and get $|gT| + e_{gT}$), $e_G = e_Y \max_c\|W_{g,c:}\|_1$; attention (Lemma E.11 generalised,
-:func:`fastpath.bounds.backward_bound`) with $(e_X, e_G) = (e_{T_{i-1}}, e_{G_i})$; residual adds the skip path
-(Lemma J.3). Every bound includes a float64 rounding term.
+**Certificates** (issue 10): ``certificate="a-posteriori"`` (default, :mod:`fastpath.aposteriori` with the
+per-head bounds of :mod:`fastpath.certificate`) carries entrywise error matrices through the computed maps;
+``certificate="a-priori"`` (:mod:`fastpath.apriori`, :mod:`fastpath.bounds`) carries scalars through the constants
+of spec §2.10, the paper's argument. Both bound |fast - exact| entrywise for every output and gradient, float64
+rounding of the fast path and of the reference included.
+
+**Refusals** (issue 13): an input whose certificate would be infinite or vacuous (a bound at least the scale of
+the field it bounds: $\max|V|$ for the attention outputs, $\max|\text{value}|$ for every other field) raises a
+ValueError naming the input, the layer, the logit range R, the polynomial's error and what to change, unless
+``allow_vacuous=True``; a non-finite intermediate raises a ValueError naming the layer and the quantity.
 
 Shape legend: n tokens, d width, m layers, h heads.
 """
@@ -24,43 +25,38 @@ Shape legend: n tokens, d width, m layers, h heads.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastpath.bounds import (
-    HeadRho,
-    activation_lipschitz,
-    backward_bound,
-    block_round,
-    forward_bound,
-    head_rho,
-    matmul_bound,
-)
+from fastpath import aposteriori, apriori
+from fastpath.bounds import weight_bounds
 from fastpath.layer import METHODS, HeadState, attention_backward, attention_forward
 from fastpath.lowrank import MEMORY_BUDGET
 from fastpath.poly import KINDS
+from fastpath.work import Work
 from reference import validate as v
 from reference.attention import TERM_NAMES
 from reference.backend import FLOAT64
-from reference.block import ACTIVATIONS
+from reference.block import ACTIVATIONS, BlockCache, g_forward, g_vjp
 from reference.model import Grads, Layer, LayerGrads, _check_layers, resolve_beta
+
+CERTIFICATES = ("a-posteriori", "a-priori")
 
 
 @dataclass
 class FastLayerCache:
     T_in: np.ndarray  # (n, d) T~_{i-1}
     heads: list[HeadState]
-    rho: list[HeadRho]
     attn: np.ndarray  # (n, d) Attn~_i
     Z: np.ndarray | None  # (n, d) residual stream (residual only)
-    U: np.ndarray | None  # (n, d) pre-activation (Z or Attn) W_g, when the layer has W_g
+    blk: BlockCache | None  # g_i on (Z or Attn): Z = block input, U = pre-activation, T = phi(U)
     T_out: np.ndarray  # (n, d)
-    e_in: float  # bound of |T~_{i-1} - T_{i-1}|
-    e_attn: float  # bound of |Attn~_i - Attn_i|
-    e_inner: float  # bound of the g-block input error (Z or Attn)
-    e_U: float  # bound of |U~ - U|
-    e_out: float  # bound of |T~_i - T_i|
+    cert: dict = field(default_factory=dict)  # the certificate's per-layer state: e_in, e_attn, e_inner, e_U, e_out
+
+    @property
+    def U(self) -> np.ndarray | None:
+        return None if self.blk is None else self.blk.U
 
 
 @dataclass
@@ -77,9 +73,10 @@ class FastTrace:
     eps: float
     poly: str
     caches: list[FastLayerCache]
-    certificate: str = "a-priori"
+    certificate: str = "a-posteriori"
     allow_vacuous: bool = False
-    madds: int = 0  # counted multiply-adds of the forward (fastpath.work), certificate excluded
+    madds: int = 0  # counted multiply-adds of the forward (fastpath.work)
+    cert_madds: int = 0  # counted multiply-adds of the forward certificate
 
     @property
     def method(self) -> str:
@@ -102,20 +99,20 @@ class FastTrace:
     @property
     def bound_T(self) -> list[np.ndarray]:
         """Entrywise bounds of |T~_i - T_i|, i = 0..m (T_0 = X is exact)."""
-        return [np.zeros_like(self.X)] + [np.full(self.X.shape, c.e_out) for c in self.caches]
+        return [np.zeros_like(self.X)] + [_full(c.cert["e_out"], self.X.shape) for c in self.caches]
 
     @property
     def bound_attn(self) -> list[np.ndarray]:
-        return [np.full(self.X.shape, c.e_attn) for c in self.caches]
+        return [_full(c.cert["e_attn"], self.X.shape) for c in self.caches]
 
     @property
     def degree(self) -> int:
-        """Largest polynomial degree over layers and heads."""
+        """Largest polynomial degree over layers and heads (0 for exact heads)."""
         return max(st.cert.degree for c in self.caches for st in c.heads)
 
     @property
     def rank(self) -> int:
-        """Largest rank C(d_h + g, g) over layers and heads."""
+        """Largest rank C(d_h + g, g) over layers and heads (n for exact heads)."""
         return max(st.rank for c in self.caches for st in c.heads)
 
     @property
@@ -125,17 +122,22 @@ class FastTrace:
 
     @property
     def cert_err(self) -> float:
-        """Largest certified relative error of the polynomials used."""
+        """Largest certified relative error of the kernels used (polynomial, or float64 rounding when exact)."""
         return max(st.cert.err for c in self.caches for st in c.heads)
 
 
 @dataclass
 class FastGrads(Grads):
-    """The reference's :class:`reference.model.Grads` plus ``bound`` (a Grads of entrywise bounds, same fields) and
-    ``madds``, the counted multiply-adds of the backward's contractions (certificate excluded)."""
+    """The reference's :class:`reference.model.Grads` plus ``bound`` (a Grads of entrywise bounds, same fields),
+    ``madds`` (counted multiply-adds of the backward's contractions) and ``cert_madds`` (of its certificate)."""
 
     bound: Grads | None = None
     madds: int = 0
+    cert_madds: int = 0
+
+
+def _full(e, shape) -> np.ndarray:
+    return np.array(np.broadcast_to(np.asarray(e, dtype=float), shape))
 
 
 def _eps(eps) -> float:
@@ -144,9 +146,6 @@ def _eps(eps) -> float:
     if not (0 < eps < 1):
         raise ValueError(f"eps: expected a number in (0, 1), got {eps!r}")
     return eps
-
-
-CERTIFICATES = ("a-priori",)  # "a-posteriori" lands with issue 10
 
 
 def _owned(a: np.ndarray | None) -> np.ndarray | None:
@@ -158,9 +157,51 @@ def _owned(a: np.ndarray | None) -> np.ndarray | None:
     return a
 
 
+def _no_nan(x):
+    """Bounds only: NaN (from inf * 0 once a bound has overflowed) means 'no bound', i.e. inf."""
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_no_nan(v) for v in x)
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        return np.where(np.isnan(x), math.inf, x)
+    if isinstance(x, float) and math.isnan(x):
+        return math.inf
+    return x
+
+
+def _finite(a: np.ndarray, layer: int, what: str) -> np.ndarray:
+    if not np.isfinite(a).all():
+        raise ValueError(
+            f"X: layer {layer}: {what} is not finite (float64 overflow); expected inputs and weights small enough "
+            "for the model to be evaluated in float64 (scale X or the weights down)"
+        )
+    return a
+
+
+def _heads_summary(c: FastLayerCache) -> str:
+    return ", ".join(f"R = {st.R:.4g}, {st.method} kernel error {st.cert.err:.3g} (degree {st.cert.degree})"
+                     for st in c.heads)  # fmt: skip
+
+
+def _vacuous(name: str, bound, scale: float, layer: int | None, trace, what: str) -> None:
+    b = float(np.max(bound))
+    if math.isfinite(b) and (b == 0 or b < scale):
+        return
+    if trace.allow_vacuous:
+        return
+    where = f"layer {layer}: " if layer is not None else ""
+    heads = "; ".join(f"layer {i + 1}: {_heads_summary(c)}" for i, c in enumerate(trace.caches))
+    raise ValueError(
+        f"{what}: {where}the {trace.certificate} certificate of {name} is vacuous (bound {b:.3g} >= scale "
+        f"{scale:.3g} of the field) for eps = {trace.eps:g} ({heads}); expected a smaller eps, smaller inputs or "
+        "weights (a smaller logit range R), fewer layers, or allow_vacuous=True to get the bound anyway"
+    )
+
+
 def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=False, activation="identity", *,
             poly="chebyshev", memory_budget=MEMORY_BUDGET, block=None, degree=None, method="auto",
-            exact_forward=False, certificate="a-priori", allow_vacuous=False) -> FastTrace:  # fmt: skip
+            exact_forward=False, certificate="a-posteriori", allow_vacuous=False) -> FastTrace:  # fmt: skip
     r"""Fast forward of the m-layer model (Def. 1.3, J.1–J.2, K.1) with certified low-rank attention (#13, I.1).
 
     Args are those of :func:`reference.forward` plus
@@ -203,115 +244,125 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
     layers = [Layer(*(_owned(getattr(L, k)) for k in ("W_Q", "W_K", "W_V", "W_g")))
               for L in _check_layers(layers, d, FLOAT64)]  # fmt: skip
     beta = float(resolve_beta(beta, d, heads, FLOAT64))
-    T, e_T = X, 0.0
-    caches = []
-    madds = 0
-    for L in layers:
+    trace = FastTrace(X, layers, beta, causal, heads, residual, act_name, eps, poly, [], certificate, allow_vacuous)
+    T, E_T = X, (0.0 if certificate == "a-priori" else np.zeros((n, d)))
+    cw = Work()
+    for i, L in enumerate(layers, start=1):
+        if not (np.abs(T).max() < 1e150):
+            raise ValueError(f"X: layer {i}: its input T_{i - 1} has entries of size {np.abs(T).max():.3g}, beyond "
+                             "what float64 logits can hold; expected smaller inputs or weights")  # fmt: skip
         states, A = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads, eps=eps,
                                       kind=poly, budget=memory_budget, block=block, degree=degree, method=method,
                                       exact_forward=exact_forward)  # fmt: skip
-        madds += sum(st.madds for st in states)
-        rhos = [head_rho(st, T, e_T) for st in states]
-        e_A = max(forward_bound(st, hr, e_T) for st, hr in zip(states, rhos, strict=True))
+        trace.madds += sum(st.madds for st in states)
+        _finite(A, i, f"the attention output Attn_{i}")
         Z = T + A if residual else None  # (n, d)
-        inner, e_inner = (Z, e_T + e_A + block_round(float(np.abs(Z).max()), 2)) if residual else (A, e_A)
-        U, e_U = None, 0.0
+        inner = Z if residual else A
+        blk = None
         if L.W_g is not None:
-            U = inner @ L.W_g  # (n, d)
-            madds += n * d * d
-            e_U = e_inner * float(np.abs(L.W_g).sum(axis=0).max())
-            e_U += block_round(float((np.abs(inner) @ np.abs(L.W_g)).max()), d)
-            M = float(np.abs(U).max()) + e_U
-            Tg = act.phi(U)  # (n, d)
-            e_g = activation_lipschitz(act_name, M)[0] * e_U + block_round(float(np.abs(Tg).max()) + M, 8)
-            T_out, e_out = (Z + Tg, e_inner + e_g) if residual else (Tg, e_g)
-        else:
-            T_out, e_out = inner, e_inner
-        caches.append(FastLayerCache(T, states, rhos, A, Z, U, T_out, e_T, e_A, e_inner, e_U, e_out))
-        T, e_T = T_out, e_out
-    return FastTrace(X, layers, beta, causal, heads, residual, act_name, eps, poly, caches, certificate,
-                     allow_vacuous, madds)  # fmt: skip
-
-
-def _g_backward(gT, e_gT: float, c: FastLayerCache, W_g, act_name: str):
-    """Lemma H.2 with its error transfer: returns (dL/d inner, its bound, dL/dW_g, its (d, d) bound)."""
-    act = ACTIVATIONS[act_name]
-    n, d = gT.shape
-    U, e_U = c.U, c.e_U
-    M = float(np.abs(U).max()) + e_U
-    L1, L2 = activation_lipschitz(act_name, M)
-    dphi = act.dphi(U)  # (n, d)
-    Y = gT * dphi  # (n, d)
-    gmax = float(np.abs(gT).max())
-    if math.isinf(L2):  # relu: phi' in {0, 1} may flip where |U~| <= e_U
-        flip = np.abs(U) <= e_U
-        e_Y = e_gT * L1 + (float(np.abs(gT[flip]).max()) + e_gT if flip.any() else 0.0)
-    else:
-        e_Y = e_gT * L1 + (gmax + e_gT) * L2 * e_U
-    e_Y += block_round(float(np.abs(Y).max()), 4)
-    g_in = Y @ W_g.T  # (n, d)
-    e_in = e_Y * float(np.abs(W_g).sum(axis=1).max()) + block_round(float((np.abs(Y) @ np.abs(W_g).T).max()), d)
-    inner = c.Z if c.Z is not None else c.attn
-    dW_g = inner.T @ Y  # (d, d)
-    Ia, Ya = np.abs(inner), np.abs(Y)
-    e_dWg = c.e_inner * Ya.sum(axis=0)[None, :] + (Ia.sum(axis=0)[:, None] + n * c.e_inner) * e_Y
-    e_dWg = e_dWg + block_round(1.0, n) * ((Ia + c.e_inner).T @ (Ya + e_Y))  # (d, d)
-    return g_in, e_in, dW_g, e_dWg
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below, by layer
+                blk = g_forward(inner, L.W_g, act)  # (n, d)  Lemma H.1 block (one home: reference.block)
+            trace.madds += n * d * d
+            _finite(blk.T, i, f"the block output g_{i}")
+        T_out = (Z + blk.T if blk is not None else Z) if residual else (inner if blk is None else blk.T)
+        _finite(T_out, i, f"the layer output T_{i}")
+        c = FastLayerCache(T, states, A, Z, blk, T_out)
+        with np.errstate(all="ignore"):  # a bound may overflow to inf (then refused as vacuous), never NaN
+            if certificate == "a-priori":
+                c.cert = apriori.forward_step(states, T, E_T, A, Z, blk, act_name, residual, L.W_g)
+            else:
+                c.cert = aposteriori.forward_step(states, T, E_T, A, Z, blk, act_name, residual, L.W_g, cw)
+        c.cert = _no_nan(c.cert)
+        trace.caches.append(c)
+        scale = max(float(np.abs(st.h).max()) for st in states)  # |Attn| <= max |V| (rows of f sum to 1)
+        _vacuous(f"Attn_{i}", c.cert["e_attn"], scale, i, trace, "X")
+        _vacuous(f"T_{i}", c.cert["e_out"], float(np.abs(T_out).max()), i, trace, "X")
+        T, E_T = T_out, c.cert["e_out"]
+    trace.cert_madds = cw.madds
+    return trace
 
 
 def backward(trace: FastTrace, dL_dout) -> FastGrads:
     r"""Corrected ALTGrad (Algorithm 1, MultiGrad): one reverse loop over layers, fast per-layer gradients.
 
     Returns the reference's :class:`reference.model.Grads` fields (dX, dT, layers with dW_Q, dW_K, dW, dW_V, dW_g,
-    G, terms) and ``bound``: a Grads of entrywise bounds on |fast - exact| for every one of them.
+    G, terms) and ``bound``: a Grads of entrywise bounds on |fast - exact| for every one of them (refused when
+    vacuous, see the module docstring).
     """
     if not isinstance(trace, FastTrace):
         raise TypeError(f"trace: expected a FastTrace from fastpath.forward, got {type(trace).__name__}")
     n, d = trace.X.shape
-    gT = v.matrix("dL_dout", dL_dout, (n, d))
-    e_gT = 0.0
+    gT = v.matrix("dL_dout", dL_dout, (n, d)).copy()
+    act = ACTIVATIONS[trace.activation]
+    post = trace.certificate == "a-posteriori"
+    E_gT = np.zeros((n, d)) if post else 0.0
     dT, bT = [gT], [np.zeros((n, d))]
     lg, lb = [], []
-    madds = 0
+    madds, cw = 0, Work()
     for i in reversed(range(len(trace.layers))):
         c, L = trace.caches[i], trace.layers[i]
-        dW_g = b_dWg = None
-        if L.W_g is not None:
-            g_in, e_gin, dW_g, b_dWg = _g_backward(gT, e_gT, c, L.W_g, trace.activation)
-        else:
-            g_in, e_gin = np.zeros_like(gT), 0.0
-        if trace.residual:
-            G, e_G = gT + g_in, e_gT + e_gin + block_round(float(np.abs(gT).max()), 2)
-        else:
-            G, e_G = (g_in, e_gin) if L.W_g is not None else (gT, e_gT)
+        dW_g, dphi, g_in = None, None, None
+        if c.blk is not None:
+            dphi = act.dphi(c.blk.U)  # (n, d)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below, by layer
+                g_in, dW_g = g_vjp(gT, c.blk, L.W_g, act)  # (n, d), (d, d)  Lemma H.2 (one home: reference.block)
+            madds += 2 * n * d * d + n * d
+        G = (gT + g_in if c.blk is not None else gT) if trace.residual else (g_in if c.blk is not None else gT)
+        _finite(G, i + 1, f"the upstream gradient G_{i + 1}")
         ag = attention_backward(c.heads, c.T_in, G)
-        madds += ag.madds + (2 * n * d * d if L.W_g is not None else 0)
-        d_h = d // len(c.heads)
-        hb = [backward_bound(st, hr, c.T_in, G[:, l * d_h : (l + 1) * d_h], c.e_in, e_G)
-              for l, (st, hr) in enumerate(zip(c.heads, c.rho, strict=True))]  # fmt: skip
-        e_dX = sum(b.dX for b in hb)
-        terms_b = {t: np.full((n, d), sum(b.terms[t] for b in hb)) for t in TERM_NAMES}
-        b_dW_h = [b.dW for b in hb]
-        b_dW = b_dW_h[0] if len(hb) == 1 else np.stack(b_dW_h)
-        dWh = [ag.dW] if len(hb) == 1 else list(ag.dW)
-        b_dWQ = np.concatenate([matmul_bound(B, st.W_K, np.abs(w) + B)
-                                for B, st, w in zip(b_dW_h, c.heads, dWh, strict=True)], axis=1)  # fmt: skip
-        b_dWK = np.concatenate([matmul_bound(B.T, st.W_Q, np.abs(w.T) + B.T)
-                                for B, st, w in zip(b_dW_h, c.heads, dWh, strict=True)], axis=1)  # fmt: skip
-        b_dWV = np.concatenate([b.dW_V for b in hb], axis=1)  # (d, d)
-        if trace.residual:
-            gT, e_gT = ag.dX + G, e_dX + e_G + block_round(float(np.abs(ag.dX).max() + np.abs(G).max()), 6)
-        else:
-            gT, e_gT = ag.dX, e_dX
+        madds += ag.madds
+        gT_new = ag.dX + G if trace.residual else ag.dX  # (n, d)
+        _finite(gT_new, i + 1, f"the gradient dL/dT_{i}")
+        with np.errstate(all="ignore"):  # a bound may overflow to inf (then refused as vacuous), never NaN
+            if post:
+                b = aposteriori.backward_step(c, L, trace.activation, trace.residual, gT, E_gT, G, g_in, ag, dphi, cw)
+            else:
+                b = apriori.backward_step(c, L, trace.activation, trace.residual, gT, E_gT, G, g_in, ag, dphi)
+            dWh = [ag.dW] if len(c.heads) == 1 else list(ag.dW)
+            b_dWQ, b_dWK = _no_nan(weight_bounds(b["dW_h"], c.heads, dWh))
+        b = _no_nan(b)
+        b_dW = b["dW_h"][0] if len(c.heads) == 1 else np.stack(b["dW_h"])
+        gT, E_gT = gT_new, b["e_gT"]
         dT.append(gT)
-        bT.append(np.full((n, d), e_gT))
+        bT.append(b["dT"])
         lg.append(LayerGrads(ag.dW_Q, ag.dW_K, ag.dW, ag.dW_V, dW_g, G, ag.terms))
-        lb.append(LayerGrads(b_dWQ, b_dWK, b_dW, b_dWV, b_dWg, np.full((n, d), e_G), terms_b))
+        lb.append(LayerGrads(b_dWQ, b_dWK, b_dW, b["dW_V"], b["dW_g"], b["G"], b["terms"]))
     dT.reverse()
     bT.reverse()
     lg.reverse()
     lb.reverse()
-    return FastGrads(dT[0], dT, lg, bound=Grads(bT[0], bT, lb), madds=madds)
+    grads = FastGrads(dT[0], dT, lg, bound=Grads(bT[0], bT, lb), madds=madds, cert_madds=cw.madds)
+    _refuse_vacuous_grads(trace, grads)
+    return grads
+
+
+def _refuse_vacuous_grads(trace: FastTrace, g: FastGrads) -> None:
+    r"""Every gradient field's bound must be finite and below its scale (module docstring).
+
+    The scale of a field is $\max|\text{value}|$, floored at $2^{-26}$ times the field's natural magnitude (the
+    size its sum would have without cancellation: $n \max|T_{i-1}| \max|G_i|$ for dW_V, dW_g, times
+    $|\beta| \max|T_{i-1}| \max|h|$ for dW, dW_Q, dW_K; the largest of the five terms for each term): a field that
+    cancels to float64 noise is certified as noise, not refused.
+    """
+    n = trace.X.shape[0]
+    for i, t in enumerate(g.dT[:-1]):
+        _vacuous(f"dL/dT_{i}", g.bound.dT[i], float(np.abs(t).max()), None, trace, "dL_dout")
+    for i, (lf, lb) in enumerate(zip(g.layers, g.bound.layers, strict=True)):
+        c = trace.caches[i]
+        xg = n * float(np.abs(c.T_in).max()) * float(np.abs(lf.G).max())
+        hmax = max(float(np.abs(st.h).max()) for st in c.heads)
+        natural = {"dW_V": xg, "dW_g": n * float(np.abs(c.blk.Z).max()) * float(np.abs(g.dT[i + 1]).max())
+                   if c.blk is not None else 0.0, "G": 0.0}  # fmt: skip
+        natural.update(dict.fromkeys(("dW", "dW_Q", "dW_K"), xg * abs(trace.beta) * float(np.abs(c.T_in).max()) * hmax))
+        for k in ("dW_Q", "dW_K", "dW", "dW_V", "dW_g", "G"):
+            val = getattr(lf, k)
+            if val is not None:
+                scale = max(float(np.abs(val).max()), 2.0**-26 * natural[k])
+                _vacuous(k, getattr(lb, k), scale, i + 1, trace, "dL_dout")
+        tmax = max(float(np.abs(v).max()) for v in lf.terms.values())
+        for t in TERM_NAMES:
+            scale = max(float(np.abs(lf.terms[t]).max()), 2.0**-26 * tmax)
+            _vacuous(t, lb.terms[t], scale, i + 1, trace, "dL_dout")
 
 
 __all__ = ["CERTIFICATES", "FastGrads", "FastLayerCache", "FastTrace", "backward", "forward"]

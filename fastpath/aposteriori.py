@@ -1,0 +1,123 @@
+r"""The a-posteriori certificate across layers (default): entrywise error matrices through the computed maps.
+
+Paper: Lemmas H.2–H.4 (the reverse loop and its error), J.3 (residual), K.2 (heads); spec §2.6, §2.8, §2.10.
+Lemma H.4 (spec §2.10) multiplies worst-case Lipschitz constants $C_i$ of the layers; here every error is an
+(n, d) matrix $E$ with $|\tilde Y - Y| \le E$ entrywise, pushed through the *computed* maps with absolute values:
+
+* attention (per head, :mod:`fastpath.certificate`): forward $E_{A}$ from $(\tilde X, E_X)$; backward the five
+  terms, dW, dW_V from $(\tilde X, E_X, \tilde G, E_G, E_s)$, all with the low-rank magnitudes;
+* the block $g(Z) = \varphi(Z W_g)$ (Lemma H.1/H.2): $E_U = E_Z|W_g|$, $E_T = \sup_{[\tilde U \pm E_U]}
+  |\varphi'| \odot E_U$; backward $Y = gT \odot \varphi'(U)$ with
+  $E_Y = E_{gT} \odot |\varphi'(\tilde U)| + (|\tilde{gT}| + E_{gT}) \odot \Delta\varphi'$,
+  $\Delta\varphi' = \sup|\varphi''| E_U$ (relu: 1 where the kink may lie in $[\tilde U \pm E_U]$), then
+  $E_{G} = E_Y |W_g|^\top$, $E_{dW_g} = E_Z^\top|\tilde Y| + \hat Z^\top E_Y$;
+* residual sums add their errors (Lemma J.3).
+
+Each is a rigorous triangle-inequality bound in which the products of errors are *kept* (e.g. $|\tilde G||E_h| +
+E_G \hat h$), so no second-order remainder is neglected; the nonlinearity $\varphi$ enters through its sup on the
+whole interval, and the kernel through the exact $e^{2\sigma}$ of Step 1. Every step adds float64 rounding
+($\gamma$ terms, both the fast path's and the reference's) on the computed magnitudes.
+
+Shape legend: n tokens, d width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fastpath.bounds import activation_lipschitz
+from fastpath.certificate import backward_bound, forward_bound, head_kernel
+from fastpath.lowrank import U_ROUND, gamma
+from fastpath.work import Work
+from reference.attention import TERM_NAMES
+
+_ACT_ROUND = 4 * gamma(16) + 8 * U_ROUND  # relative rounding of one activation evaluation (fast and reference)
+
+
+def dphi_sup(act: str, U: np.ndarray, E: np.ndarray) -> np.ndarray:
+    r"""Entrywise $\sup |\varphi'|$ on $[\tilde U - E, \tilde U + E]$ (proved per activation; gelu and the
+    constants from :func:`fastpath.bounds.activation_lipschitz`)."""
+    lo = np.maximum(np.abs(U) - E, 0.0)  # smallest |x| in the interval
+    hi = np.abs(U) + E  # largest |x|
+    if act == "tanh":
+        return (1 - np.tanh(lo) ** 2) * (1 + 8 * U_ROUND)  # sech^2 decreases in |x|
+    if act == "softplus":
+        return 1 / (1 + np.exp(-(U + E))) * (1 + 8 * U_ROUND)  # sigmoid increases
+    if act == "cube":
+        return 3 * hi * hi * (1 + 8 * U_ROUND)
+    return np.full(U.shape, activation_lipschitz(act, 0.0)[0])  # identity, relu: 1; gelu: 1.129
+
+
+def dphi_change(act: str, U: np.ndarray, E: np.ndarray) -> np.ndarray:
+    r"""Entrywise bound of $|\varphi'(x) - \varphi'(\tilde U)|$ for $|x - \tilde U| \le E$."""
+    if act == "relu":
+        return (np.abs(U) <= E).astype(float)  # the kink may lie in the interval
+    if act == "cube":
+        return 6 * (np.abs(U) + E) * E * (1 + 8 * U_ROUND)
+    return activation_lipschitz(act, 0.0)[1] * E
+
+
+def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work: Work) -> dict:
+    """Entrywise bounds of one layer's forward (module docstring)."""
+    d = T.shape[1]
+    kern = [head_kernel(st, T, E_T, dense=st.exact_forward) for st in states]
+    if not all(hk.ok for hk in kern):  # rho >= 1 somewhere: no relative structure left, the certificate is vacuous
+        inf = np.full_like(T, math.inf)
+        return dict(kern=kern, E_s=None, e_in=E_T, e_attn=inf, e_inner=inf, e_U=inf, e_out=inf)
+    E_A = np.concatenate([forward_bound(st, hk, work) for st, hk in zip(states, kern, strict=True)], axis=1)
+    if residual:
+        E_inner = E_T + E_A + 2 * U_ROUND * np.abs(Z)
+    else:
+        E_inner = E_A
+    E_U, E_out = np.zeros_like(T), E_inner
+    if blk is not None:
+        Wa = np.abs(W_g)
+        E_U = E_inner @ Wa + 2 * gamma(d + 2) * ((np.abs(blk.Z) + E_inner) @ Wa)
+        E_g = dphi_sup(act, blk.U, E_U) * E_U + _ACT_ROUND * (np.abs(blk.T) + np.abs(blk.U) + E_U)
+        E_out = E_inner + E_g + 2 * U_ROUND * np.abs(blk.T + Z) if residual else E_g
+    # the states need the dense kernel's tau only for the forward; the backward uses the low-rank one
+    back = [head_kernel(st, T, E_T) if st.exact_forward else hk for st, hk in zip(states, kern, strict=True)]
+    return dict(kern=back, E_s=[E_A[:, l * (d // len(states)) : (l + 1) * (d // len(states))]
+                                for l in range(len(states))],
+                e_in=E_T, e_attn=E_A, e_inner=E_inner, e_U=E_U, e_out=E_out)  # fmt: skip
+
+
+def backward_step(c, L, act: str, residual: bool, gT, E_gT, G, g_in, ag, dphi, work: Work) -> dict:
+    """Entrywise bounds of one layer's backward; returns the bound fields and the new ``E_gT``."""
+    n, d = gT.shape
+    if c.cert["E_s"] is None or not np.isfinite(E_gT).all():  # vacuous upstream: everything below is too
+        inf = np.full((n, d), math.inf)
+        return dict(dW_h=[np.full((d, d), math.inf)] * len(c.heads), dW_V=np.full((d, d), math.inf),
+                    dW_g=None if L.W_g is None else np.full((d, d), math.inf), G=inf,
+                    terms=dict.fromkeys(TERM_NAMES, inf), e_gT=inf, dT=inf)  # fmt: skip
+    b_dWg = None
+    if L.W_g is not None:
+        blk, E_U, E_in = c.blk, c.cert["e_U"], c.cert["e_inner"]
+        Y = gT * dphi  # (n, d)
+        Ya = np.abs(Y)
+        E_Y = E_gT * np.abs(dphi) + (np.abs(gT) + E_gT) * dphi_change(act, blk.U, E_U)
+        E_Y = E_Y + _ACT_ROUND * (np.abs(dphi) + 1 + np.abs(blk.U)) * (np.abs(gT) + E_gT)
+        Wa = np.abs(L.W_g)
+        E_gin = E_Y @ Wa.T + 2 * gamma(d + 2) * ((Ya + E_Y) @ Wa.T)
+        Za = np.abs(blk.Z)
+        b_dWg = E_in.T @ Ya + (Za + E_in).T @ E_Y + 2 * gamma(n + 2) * ((Za + E_in).T @ (Ya + E_Y))
+    if residual:
+        E_G = E_gT + (E_gin if L.W_g is not None else 0.0) + 2 * U_ROUND * np.abs(G)
+    else:
+        E_G = E_gin if L.W_g is not None else E_gT
+    d_h = d // len(c.heads)
+    hb = [backward_bound(st, hk, c.T_in, c.cert["e_in"], G[:, l * d_h : (l + 1) * d_h],
+                         E_G[:, l * d_h : (l + 1) * d_h], c.cert["E_s"][l], work)
+          for l, (st, hk) in enumerate(zip(c.heads, c.cert["kern"], strict=True))]  # fmt: skip
+    E_dX = sum(b.dX for b in hb)
+    terms_b = {t: sum(b.terms[t] for b in hb) for t in TERM_NAMES}
+    if len(hb) > 1:
+        E_dX = E_dX + gamma(len(hb)) * sum(np.abs(t) for t in ag.terms.values())
+    b_dWV = np.concatenate([b.dW_V for b in hb], axis=1)  # (d, d)
+    E_new = E_dX + E_G + 2 * U_ROUND * np.abs(ag.dX + G) if residual else E_dX
+    return dict(dW_h=[b.dW for b in hb], dW_V=b_dWV, dW_g=b_dWg, G=E_G, terms=terms_b, e_gT=E_new, dT=E_new)
+
+
+__all__ = ["backward_step", "dphi_change", "dphi_sup", "forward_step"]

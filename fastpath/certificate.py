@@ -1,0 +1,219 @@
+r"""A-posteriori certificate of one head: entrywise bounds from the fast path's own computed magnitudes (issue 10).
+
+Paper: Lemma C.13/I.1 (relative kernel error), C.14 (forward), C.15/C.16 ($p_1$, $p_2$), E.2–E.11 (the five
+terms), F.5 ($\partial L/\partial W$), G.4 ($\partial L/\partial W_V$); spec §2.4, §2.5, §2.7. Each step below
+*refines* the cited lemma: the lemma bounds an error by a worst-case constant times $\|\cdot\|_\infty$ norms (with
+factors n, d, $c_f$); here the same error is bounded entrywise by the *computed* magnitudes, which the low-rank
+factors give in O(n r d) (:mod:`fastpath.apply`), so nothing n×n is formed.
+
+**Inputs.** The head's fast input $\tilde X$ with $|\tilde X - X| \le E_X$, fast upstream $\tilde G$ with
+$|\tilde G - G| \le E_G$ (entrywise matrices, exact values without tilde). Write $\hat Y = |\tilde Y| + E_Y$ for a
+bound of the exact $|Y|$, and $E_h = E_X |W_V| + \gamma_d |\tilde X||W_V|$.
+
+**Step 1 (relative kernel error per row; refines C.13/I.1 and spec §2.5).** The logits move by
+$|\beta(\tilde q_i \cdot \tilde k_j - q_i \cdot k_j)| \le \sigma_i := |\beta|(\|\Delta q_i\|_2 \max_j\|\tilde k_j\|_2
++ \|\hat q_i\|_2 \max_j\|\Delta k_j\|_2)$, $\Delta q = E_X|W_Q| + \gamma_d|\tilde X||W_Q|$ (same for k). With the
+polynomial's certified $\varepsilon$ on the computed logits, $\tilde A_{ij}/A_{ij}$ and $\tilde D_i/D_i$ lie in
+$[(1-\varepsilon)e^{-\sigma_i}, (1+\varepsilon)e^{\sigma_i}]$, hence
+
+.. math::
+    |\tilde f_{ij} - f_{ij}| \le \rho_i f_{ij},\quad \rho_i = e^{2\sigma_i}\tfrac{1+\varepsilon}{1-\varepsilon} - 1,
+    \qquad f_{ij} \le (1+\tau_i)\tilde f_{ij},\quad |\tilde f_{ij} - f_{ij}| \le \tau_i \tilde f_{ij},
+    \quad \tau_i = \tfrac{\rho_i}{1-\rho_i}
+
+(so $\tilde f \ge 0$ when $\rho_i < 1$; otherwise the certificate is refused). No second-order remainder is
+neglected: the exponential is the exact perturbation bound, not its linearisation.
+
+**Step 2 (one generic product; refines C.14, E.6, G.4).** For $\tilde f \tilde Y$ against $f Y$ with
+$|\tilde Y - Y| \le E_Y$:
+
+.. math::
+    |\tilde f \tilde Y - f Y| \le \tau \odot \tilde f|\tilde Y| + (1+\tau) \odot \tilde f E_Y,
+
+and the same with $\tilde f^\top$ and $\tau_{\max}$ (the row index is summed over). Rounding: every computed
+product has error at most $r_r$ times its magnitude, $r_r = (4\kappa + 8)\gamma_m$ of
+:func:`fastpath.bounds.rounding_rel` (fast path and float64 reference together; $\kappa$ bounds
+$\sum_\alpha |U_{1,i\alpha}||V_{1,j\alpha}| / \tilde f_{ij}$), and the computed magnitudes are inflated by
+$1/(1 - r_r)$ to bound the true ones. Each field gets
+
+.. math::
+    \mathrm{bnd} = \tau M + (1+\tau)(1+r_r) M_E + r_r (1+\tau) M
+
+with M the magnitude of the fast product and $M_E$ the product applied to the input error.
+
+**Step 3 (the fields).** $s = fh$ (C.14): $M = \tilde f|\tilde h|$, $M_E = \tilde f E_h$.
+$K = (G \odot s)1$ (D.16): $|\Delta K| \le \sum_b (E_G|\tilde s| + \hat G\,\Delta s)_b$ plus rounding.
+$p_1 X$ (C.15, E.9/E.10), with $q_{ij} = \langle G_i, h_j\rangle$:
+$M = \sum_b |\tilde G_b| \odot \tilde f(|\tilde h_b| \odot |\tilde X|)$,
+$M_E = \sum_b [E_{G,b} \odot \tilde f(|\tilde h_b| \odot |\tilde X|) + \hat G_b \odot \tilde f(E_{h,b} \odot |\tilde X|
++ \hat h_b \odot E_X)]$ (the triangle inequality on $\tilde q \tilde X - q X$).
+$p_2 X = K \odot fX$ (C.16, E.7/E.8): $|\Delta K|(1+\tau)\tilde f\hat X + |\tilde K|\,\mathrm{bnd}(fX)$.
+$p_1^\top X$ (E.4/E.5): the transposed products $\tilde f^\top(|\tilde G_b| \odot |\tilde X|)$ and
+$\tilde f^\top(E_{G,b} \odot |\tilde X| + \hat G_b \odot E_X)$ contracted with $|\tilde h|$, $\hat h$, $E_h$.
+$p_2^\top X = f^\top(K \odot X)$ (E.2/E.3) and $f^\top G$ (E.6) likewise. Each term $D_k = (\cdot)W^{(\top)}$ gets
+its bound times $|W|$ (entrywise $|W_Q||W_K|^\top$ in the rounding terms); $dX = \sum_k D_k$ (E.11) the sum of the
+term bounds plus the rounding of the sum. $\partial L/\partial W = \beta X^\top(p_1X - p_2X)$ (F.5) and
+$\partial L/\partial W_V = X^\top(f^\top G)$ (G.4): $|\tilde X^\top \tilde Y - X^\top Y| \le E_X^\top|\tilde Y| +
+\hat X^\top \Delta Y$, plus the reference's centred form (its rounding uses $|X - 1\bar x^\top|$).
+
+Extra work: two streamed passes of width $2 d_h d + 3 d + d_h$ (right) and $2 d_h d + 2 d_h + 2 d$ (left),
+O(n r d_h d) like the fast backward itself, counted in ``madds``.
+
+Shape legend: n tokens, d width, d_h head width, r rank.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastpath.apply import f_products
+from fastpath.bounds import rounding_rel
+from fastpath.features import row_kron
+from fastpath.layer import HeadState
+from fastpath.lowrank import exact_kernel_cert, gamma
+from fastpath.work import Work
+from reference.attention import TERM_NAMES
+
+_NORM_UP = 1 + 1e-12  # covers the float64 evaluation of the 2-norms below (relative error <= (d+2)u << 1e-12)
+
+
+@dataclass
+class HeadKernel:
+    """Step 1 of the module docstring for one head at one input."""
+
+    tau: np.ndarray  # (n,) |f~ - f| <= tau_i f~ row-wise
+    rho: np.ndarray  # (n,)
+    rr: float  # relative rounding term r_r
+    up: float  # 1/(1 - r_r): computed magnitude -> true magnitude
+    E_h: np.ndarray  # (n, d_h) bound of |h~ - h|
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.isfinite(self.tau).all()) and self.rr < 0.5
+
+
+def _rownorm(A: np.ndarray) -> np.ndarray:
+    return np.sqrt((A * A).sum(axis=1)) * _NORM_UP  # (n,)
+
+
+def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = False) -> HeadKernel:
+    """Per-row relative error of f~ (Step 1) and the rounding terms. X, E_X (n, d).
+
+    ``dense=True``: for the dense f of an exact-forward head (its kernel error is float64 rounding only).
+    """
+    n, d = X.shape
+    d_h = st.q.shape[1]
+    Xa = np.abs(X)
+    g_d = gamma(d + 2)
+    E_q = E_X @ np.abs(st.W_Q) + g_d * (Xa @ np.abs(st.W_Q))  # (n, d_h)
+    E_k = E_X @ np.abs(st.W_K) + g_d * (Xa @ np.abs(st.W_K))  # (n, d_h)
+    E_h = E_X @ np.abs(st.W_V) + g_d * (Xa @ np.abs(st.W_V))  # (n, d_h)
+    kmax, ekmax = float(_rownorm(st.k).max()), float(_rownorm(E_k).max())
+    sigma = abs(st.beta) * (_rownorm(E_q) * kmax + _rownorm(np.abs(st.q) + E_q) * ekmax)  # (n,)
+    if dense and st.method != "exact":
+        eps = exact_kernel_cert(X, st.W_Q, st.W_K, st.beta, st.R, st.cert.eps).err
+        rr = 12 / (1 - eps) * gamma(n * (1 + d_h) + 4 * d + 40) if eps < 1 else math.inf
+    else:
+        eps = st.cert.err
+        if st.causal and st.method == "lowrank":  # the diagonal blocks use exp of float64 logits; the rows of the
+            e_diag = 2 * gamma(d_h + 4) * (1 + st.R)  # first block use nothing else (their support is in it)
+            eps = np.where(np.arange(n) < st.block, e_diag, eps + e_diag)  # (n,)
+        _, rr = rounding_rel(st, n, d)
+    with np.errstate(over="ignore", invalid="ignore"):
+        e2s = np.exp(np.minimum(2 * sigma, 709.0))
+        rho = np.where(eps < 1, e2s * (1 + eps) / (1 - eps) - 1, math.inf)
+        rho = np.where(2 * sigma >= 709.0, math.inf, rho)
+        tau = np.where(rho < 1, rho / (1 - rho), math.inf)
+    return HeadKernel(tau, rho, rr, 1 / (1 - rr) if rr < 0.5 else math.inf, E_h)
+
+
+def _bnd(tau, M, ME, rr):
+    r"""$\tau M + (1+\tau)(1+r_r) M_E + r_r(1+\tau) M$ (Step 2); tau broadcast over rows (n, 1) or a scalar."""
+    return tau * M + (1 + tau) * ((1 + rr) * ME + rr * M)
+
+
+def _con(A: np.ndarray, B: np.ndarray, d: int) -> np.ndarray:
+    r"""$\sum_b A_{:,b} \odot B_{:, b d:(b+1)d}$: (n, d_h), (n, d_h d) -> (n, d)."""
+    return np.einsum("nb,nbe->ne", A, B.reshape(B.shape[0], A.shape[1], d))
+
+
+def forward_bound(st: HeadState, hk: HeadKernel, work: Work) -> np.ndarray:
+    """Entrywise bound of |s~ - s| (Step 3, C.14 refined), (n, d_h). Exact and exact-forward heads use the dense f
+    (pass the ``dense=True`` kernel of :func:`head_kernel` for the latter)."""
+    ha = np.abs(st.h)
+    dense = st.method == "exact" or st.exact_forward
+    M, _ = f_products(st, np.concatenate([ha, hk.E_h], axis=1), np.zeros((ha.shape[0], 0)), work, dense=dense)
+    M = M * hk.up
+    d_h = ha.shape[1]
+    return _bnd(hk.tau[:, None], M[:, :d_h], M[:, d_h:], hk.rr)
+
+
+@dataclass
+class HeadBoundPost:
+    terms: dict[str, np.ndarray]  # D2..D8, each (n, d)
+    dX: np.ndarray  # (n, d)
+    dW: np.ndarray  # (d, d)
+    dW_V: np.ndarray  # (d, d_h)
+
+
+def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray, G: np.ndarray, E_G: np.ndarray,
+                   ds: np.ndarray, work: Work) -> HeadBoundPost:  # fmt: skip
+    """Step 3 for the backward of one head. X, E_X (n, d); G, E_G (n, d_h) = dL/ds of this head; ds = |s~ - s|."""
+    n, d = X.shape
+    d_h = G.shape[1]
+    beta, rr, up = abs(st.beta), hk.rr, hk.up
+    Xa, Ga, ha, sa = np.abs(X), np.abs(G), np.abs(st.h), np.abs(st.s)
+    Xh, Gh, hh = Xa + E_X, Ga + E_G, ha + hk.E_h
+    K = (G * st.s).sum(axis=1)  # (n,)  K~ as the fast backward forms it
+    dK = (E_G * sa + Gh * ds).sum(axis=1) + 2 * gamma(d_h + 2) * (Ga * sa).sum(axis=1)  # (n,)
+    Ka, Kh = np.abs(K), np.abs(K) + dK
+    right = np.concatenate([row_kron(ha, Xa), row_kron(hk.E_h, Xa) + row_kron(hh, E_X), Xa, E_X, ha], axis=1)
+    left = np.concatenate([row_kron(Ga, Xa), row_kron(E_G, Xa) + row_kron(Gh, E_X), Ga, E_G, Ka[:, None] * Xa,
+                           dK[:, None] * Xa + Kh[:, None] * E_X], axis=1)  # fmt: skip
+    Rm, Lm = f_products(st, right, left, work)
+    Rm, Lm = Rm * up, Lm * up
+    w = d_h * d
+    RA, RB, RX, RE, RH = Rm[:, :w], Rm[:, w : 2 * w], Rm[:, 2 * w : 2 * w + d], Rm[:, 2 * w + d : 2 * w + 2 * d], \
+        Rm[:, 2 * w + 2 * d :]  # fmt: skip
+    LA, LB = Lm[:, :w], Lm[:, w : 2 * w]
+    LG, LE = Lm[:, 2 * w : 2 * w + d_h], Lm[:, 2 * w + d_h : 2 * w + 2 * d_h]
+    LK, LKE = Lm[:, 2 * w + 2 * d_h : 2 * w + 2 * d_h + d], Lm[:, 2 * w + 2 * d_h + d :]
+    tau, tmax = hk.tau[:, None], float(hk.tau.max())
+    # row side: p1 X, p2 X = K . fX
+    M1 = _con(Ga, RA, d)  # (n, d) |p1~ X~| magnitude
+    b_p1X = _bnd(tau, M1, _con(E_G, RA, d) + _con(Gh, RB, d), rr)
+    b_fX = _bnd(tau, RX, RE, rr)
+    b_p2X = dK[:, None] * (1 + tau) * (RX + RE) + Ka[:, None] * b_fX + rr * Ka[:, None] * RX
+    M2 = Ka[:, None] * RX
+    # column side: p1^T X, p2^T X = f^T (K . X), f^T G
+    N1 = _con(ha, LA, d)
+    b_p1TX = _bnd(tmax, N1, _con(hk.E_h, LA + LB, d) + _con(hh, LB, d), rr)
+    b_p2TX = _bnd(tmax, LK, LKE, rr)
+    b_fTG = _bnd(tmax, LG, LE, rr)
+    Wa = np.abs(st.W_Q) @ np.abs(st.W_K).T  # (d, d) >= |W|, also the magnitude of its rounding
+    WVa = np.abs(st.W_V)
+    r2 = 2 * gamma(d + d_h + 4)  # the final small products, fast and reference
+    terms = {
+        "D4": beta * (b_p1X + r2 * M1) @ Wa.T,
+        "D2": beta * (b_p2X + r2 * M2) @ Wa.T,
+        "D7": beta * (b_p1TX + r2 * N1) @ Wa,
+        "D6": beta * (b_p2TX + r2 * LK) @ Wa,
+        "D8": (b_fTG + r2 * LG) @ WVa.T,
+    }
+    mags = beta * (M1 + M2) @ Wa.T + beta * (N1 + LK) @ Wa + LG @ WVa.T  # (n, d) sum of |D_k| magnitudes
+    dX = sum(terms[t] for t in TERM_NAMES) + 2 * gamma(8) * (1 + 2 * rr) * mags
+    # dW = beta X^T (p1 X - p2 X); the reference's centred form rounds on |X - 1 xbar^T| <= |X| + |xbar|
+    Y_mag = (M1 + M2) * (1 + rr)
+    xbar = np.abs(X.mean(axis=0))[None, :]  # (1, d)
+    ref_mag = Y_mag + ((Ga * RH).sum(axis=1) + Ka)[:, None] * xbar  # (n, d)
+    gn = 2 * gamma(n + d + 4)
+    dW = beta * (E_X.T @ Y_mag + Xh.T @ (b_p1X + b_p2X) + (gn + rr) * (Xh.T @ ref_mag))  # (d, d)
+    dWV = E_X.T @ (LG * (1 + rr)) + Xh.T @ b_fTG + (gn + rr) * (Xh.T @ LG)  # (d, d_h)
+    work.add(6 * n * d * d + 4 * n * d * (d_h + d))
+    return HeadBoundPost(terms, dX, dW * up, dWV * up)
+
+
+__all__ = ["HeadBoundPost", "HeadKernel", "backward_bound", "forward_bound", "head_kernel"]
