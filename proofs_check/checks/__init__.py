@@ -3,8 +3,14 @@
 # Imported in this order by proofs_check.registry.load_all(); add a module here when you add a file.
 MODULES = [
     "reference_checks",
-    "fastpath_checks",
+    "fast_appendix_c",
+    "fast_appendix_e",
+    "fast_appendix_fg",
+    "fast_appendix_i",
+    "fast_appendix_hjk",
     "catalogue_a",
     "symbolic_checks",
-    "catalogue_b",
+    "fast_main_text",
+    "fast_weak_points_a",
+    "fast_weak_points_b",
 ]
