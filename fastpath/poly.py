@@ -49,6 +49,8 @@ import numpy as np
 from reference.backend import mp_context
 
 KINDS = ("chebyshev", "taylor")
+BASES = ("monomial", "shifted")  # powers of x, or of (x + R) (spec §0.5 item 6: a far lower float64 floor)
+STAGNATION = 8  # a search stops after this many degrees without a smaller attained error
 _DPS = 32  # working digits for every certificate; the slack below is 8 orders of magnitude above the rounding
 _SLACK_DIGITS = 24  # relative slack 10^-24 added to every certified quantity
 GRID_STEPS_PER_OCTAVE = 8  # R is rounded up to 2^(j/8): at most 9% larger than the input's R
@@ -60,8 +62,10 @@ DEGREE_MAX = 120
 class PolyCert:
     r"""A polynomial with a proved relative-error bound on $[-R, R]$ (Lemma I.1, scalar step).
 
-    ``coeffs``: float64 $c_0..c_g$ (lowest first); ``err``: certified upper bound of
-    $\max_{[-R,R]} |P(x) - e^x|/e^x$; ``abs_sum``: $P_{abs}(R) = \sum_j |c_j| R^j$ (used by the rounding term).
+    ``coeffs``: float64 $c_0..c_g$ (lowest first) of $P(x) = \sum_j c_j (x + s)^j$ with ``shift`` $s$ (0: the
+    monomial basis every consumer expects; $s = R$ only when ``basis="shifted"`` was asked for, spec §0.5 item 6);
+    ``err``: certified upper bound of $\max_{[-R,R]} |P(x) - e^x|/e^x$; ``abs_sum``:
+    $\max_{[-R,R]} \sum_j |c_j| |x + s|^j = \sum_j |c_j| (R + s)^j$ (used by the rounding term).
     """
 
     kind: str
@@ -71,12 +75,16 @@ class PolyCert:
     err: float
     coeffs: np.ndarray
     abs_sum: float
+    shift: float = 0.0
 
 
 def round_up_R(R: float) -> float:
     """R rounded up to the geometric grid $2^{j/8}$ (at least :data:`R_MIN`)."""
     if not (R >= 0 and math.isfinite(R)):
-        raise ValueError(f"R: expected a finite number >= 0, got {R!r}")
+        raise ValueError(
+            f"R (the logit range max |beta q_i . k_j|): expected a finite number >= 0, got {R!r}; a non-finite R "
+            "means the logits overflow float64: expected smaller inputs X or weights"
+        )
     if R <= R_MIN:
         return R_MIN
     j = math.ceil(math.log2(R) * GRID_STEPS_PER_OCTAVE - 1e-12)
@@ -95,10 +103,11 @@ def taylor_coeffs(g: int) -> np.ndarray:
     return np.array([1.0 / math.factorial(j) for j in range(g + 1)])
 
 
-def chebyshev_coeffs(g: int, R: float) -> np.ndarray:
+def chebyshev_coeffs(g: int, R: float, shift: float = 0.0) -> np.ndarray:
     r"""Monomial coefficients of the interpolant of $e^x$ at the g+1 Chebyshev nodes of $[-R, R]$. Shape (g+1,).
 
-    Computed in mpmath (Chebyshev coefficients, then the exact change of basis) and rounded to float64.
+    Computed in mpmath (Chebyshev coefficients, then the exact change of basis) and rounded to float64. With
+    ``shift`` s: the same interpolant's coefficients in powers of $(x + s)$, changed in mpmath, then rounded.
     """
     mp = mp_context(_DPS + 2 * g)
     N = g + 1
@@ -122,7 +131,16 @@ def chebyshev_coeffs(g: int, R: float) -> np.ndarray:
             Tprev, Tcur = Tcur, T
         for i, c in enumerate(Tprev if k == 0 else Tcur):
             mono[i] += a[k] * c
-    return np.array([float(mono[j] / Rm**j) for j in range(N)])
+    return np.array([float(c) for c in _taylor_shift([mono[j] / Rm**j for j in range(N)], -mp.mpf(shift))])
+
+
+def _taylor_shift(c: list, m) -> list:
+    r"""$b_j = P^{(j)}(m)/j!$ for $P(x) = \sum_j c_j x^j$ (so $P(x) = \sum_j b_j (x - m)^j$): synthetic division."""
+    b, g = list(c), len(c) - 1
+    for j in range(g + 1):
+        for i in range(g - 1, j - 1, -1):
+            b[i] += m * b[i + 1]
+    return b
 
 
 # -- certificates -----------------------------------------------------------------------------------------------
@@ -206,14 +224,13 @@ def _inv_factorials(n: int, dps: int) -> tuple:
     return tuple(1 / mp.factorial(j) for j in range(n + 1))
 
 
-def _cell_bound(mp, c: list, m, r, K: int):
-    """Bound of $|e^{-x}P(x) - 1|$ on the cell $[m - r, m + r]$ (module docstring); all mpf of context ``mp``."""
+def _cell_bound(mp, c: list, m, r, K: int, shift=0):
+    r"""Bound of $|e^{-x}P(x) - 1|$ on the cell $[m - r, m + r]$ (module docstring); all mpf of context ``mp``.
+
+    $P(x) = \sum_j c_j (x + s)^j$: its Taylor coefficients at m are those of $\sum_j c_j y^j$ at $y = m + s$.
+    """
     g = len(c) - 1
-    # b_j = P^{(j)}(m)/j! by repeated synthetic division (Taylor shift)
-    b = list(c)
-    for j in range(g + 1):
-        for i in range(g - 1, j - 1, -1):
-            b[i] += m * b[i + 1]
+    b = _taylor_shift(c, m + shift)  # b_j = P^{(j)}(m)/j!
     em = mp.exp(-m)
     inv = _inv_factorials(K + 1, mp.dps)
     a = []
@@ -232,12 +249,14 @@ def _cell_bound(mp, c: list, m, r, K: int):
     B = mp.fsum(abs(x) for x in b)
     L = K - g + 1
     tail = em * B * r**g * r**L * mp.exp(r) * inv[L] if L <= K + 1 else mp.mpf(0)
-    scale = em * mp.fsum(abs(x) * (abs(m) + r) ** j for j, x in enumerate(c)) + 1
+    scale = em * mp.fsum(abs(x) * (abs(m + shift) + r) ** j for j, x in enumerate(c)) + 1
     return quad + mid + tail + _slack(mp) * scale
 
 
-def certify(coeffs: np.ndarray, R: float, cells_per_degree: int = 4) -> float:
+def certify(coeffs: np.ndarray, R: float, cells_per_degree: int = 4, shift: float = 0.0) -> float:
     r"""Certified upper bound of $\max_{[-R,R]} |P(x) - e^x|/e^x$ for the float64 polynomial ``coeffs``.
+
+    $P(x) = \sum_j c_j (x + s)^j$ with ``shift`` s (0: monomials), exactly as the float64 coefficients are given.
 
     Chebyshev-spaced cells (``cells_per_degree * (g + 1)`` of them), a second-order cell expansion with an exact
     remainder bound (module docstring). Returns a float64 rounded up. Runs in its own 32-digit context.
@@ -253,13 +272,13 @@ def certify(coeffs: np.ndarray, R: float, cells_per_degree: int = 4) -> float:
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         m, r = (lo + hi) / 2, (hi - lo) / 2
         # r is rounded; widen it a hair so the cells still cover [lo, hi]
-        worst = max(worst, _cell_bound(mp, c, m, r * (1 + _slack(mp)), g + 12))
+        worst = max(worst, _cell_bound(mp, c, m, r * (1 + _slack(mp)), g + 12, mp.mpf(shift)))
     return _up(worst)
 
 
-def _abs_sum(coeffs: np.ndarray, R: float) -> float:
+def _abs_sum(coeffs: np.ndarray, R: float, shift: float = 0.0) -> float:
     mp = mp_context(_DPS)
-    return _up(mp.fsum(abs(c) * mp.mpf(R) ** j for j, c in enumerate(_mp_coeffs(mp, coeffs))))
+    return _up(mp.fsum(abs(c) * (mp.mpf(R) + shift) ** j for j, c in enumerate(_mp_coeffs(mp, coeffs))))
 
 
 def _start_degree(R: float, eps: float) -> int:
@@ -267,59 +286,73 @@ def _start_degree(R: float, eps: float) -> int:
     return max(0, _first_degree(R / 2, eps / 4) - 1)
 
 
-def sampled_error(coeffs: np.ndarray, R: float) -> float:
-    r"""Error *estimate* (not a bound): $|e^{-x}P(x) - 1|$ at the $4(g+1)$ Chebyshev extrema and the endpoints.
+def sampled_error(coeffs: np.ndarray, R: float, shift: float = 0.0) -> float:
+    r"""Error *attained* (a lower bound of the max, not an upper one): $|e^{-x}P(x) - 1|$ at the $4(g+1)$ Chebyshev
+    extrema and the endpoints, $P(x) = \sum_j c_j (x + s)^j$.
 
-    Used only to skip degrees that cannot pass, so :func:`certify` runs about once per selection.
+    A candidate whose attained error exceeds eps cannot be certified at eps, so :func:`certify` runs only on
+    candidates this does not rule out (about once per selection).
     """
     N = 4 * len(coeffs)
     mp = mp_context(_DPS)
     c = _mp_coeffs(mp, coeffs)[::-1]
     xs = [mp.mpf(R) * mp.cos(mp.pi * i / N) for i in range(N + 1)]
-    return float(max(abs(mp.polyval(c, x) * mp.exp(-x) - 1) for x in xs))
+    return float(max(abs(mp.polyval(c, x + shift) * mp.exp(-x) - 1) for x in xs))
 
 
 def float64_floor(R: float) -> float:
     r"""$u\,e^{2R}$: the relative accuracy float64 monomial coefficients and features can reach at $x = -R$.
 
     Rounding $c_j$ (or a feature product) costs $u \sum_j |c_j| R^j \approx u e^{R}$ absolutely, against
-    $e^{-R}$ in the worst case (about 50 times less in practice); far below it the search is refused up front,
-    near it the search stops when the error of the float64 coefficients stagnates.
+    $e^{-R}$ in the worst case (20 to 180 times less in practice, spec §0.5 item 6). An estimate for reports only:
+    no refusal rests on it; a target is refused only when no candidate certifies it (:func:`certified_poly`).
     """
     return 2.0**-53 * math.exp(min(2 * R, 700.0))
 
 
-@functools.lru_cache(maxsize=512)
-def _certified(Rg: float, eps: float, kind: str) -> PolyCert:
-    if float64_floor(Rg) > 64 * eps:  # the coefficient rounding reaches ~u e^(2R)/50 in practice
-        raise ValueError(
-            f"eps: relative error {eps:g} is below what float64 can certify on [-R, R] with R = {Rg:g} "
-            f"(floor u e^(2R) = {float64_floor(Rg):.3g}); expected a larger eps or a smaller logit range R"
-        )
-    g = _start_degree(Rg, eps) if kind == "chebyshev" else 0
+def _search(Rg: float, eps: float, kind: str, shift: float) -> tuple[PolyCert | None, str]:
+    """Certify candidates of increasing degree until one reaches eps or the attained error stops improving.
+
+    Returns (certificate, "") or (None, a description of what was tried and the smallest error it attained).
+    """
+    # Taylor: no degree below min_taylor_degree can pass (the float64 bound includes the exact remainder)
+    g0 = g = _start_degree(Rg, eps) if kind == "chebyshev" else min_taylor_degree(Rg, eps, DEGREE_MAX)
     best, g_best = math.inf, g
-    while g <= DEGREE_MAX:
+    while g <= DEGREE_MAX and g <= g_best + STAGNATION:
         if kind == "taylor":
             coeffs = taylor_coeffs(g)
-            err = taylor_bound(coeffs, Rg)
+            est = err = taylor_bound(coeffs, Rg)
         else:
-            coeffs = chebyshev_coeffs(g, Rg)
-            est = sampled_error(coeffs, Rg)
-            if est < best:
-                best, g_best = est, g
-            elif g > g_best + 4:  # the float64 coefficients stopped improving: the rounding floor
-                raise ValueError(
-                    f"eps: relative error {eps:g} is below what float64 coefficients reach on [-R, R] with "
-                    f"R = {Rg:g} (best {best:.3g} at degree {g_best}); expected a larger eps or a smaller logit range"
-                )
-            err = certify(coeffs, Rg) if est <= eps else math.inf
+            coeffs = chebyshev_coeffs(g, Rg, shift)
+            est = sampled_error(coeffs, Rg, shift)  # attained: est > eps rules the candidate out
+            err = certify(coeffs, Rg, shift=shift) if est <= eps else math.inf
+        if est < best:
+            best, g_best = est, g
         if err <= eps:
             coeffs.setflags(write=False)
-            return PolyCert(kind, g, Rg, eps, err, coeffs, _abs_sum(coeffs, Rg))
+            return PolyCert(kind, g, Rg, eps, err, coeffs, _abs_sum(coeffs, Rg, shift), shift), ""
         g += 1
+    what = "Taylor coefficients 1/j! (bound" if kind == "taylor" else "Chebyshev interpolants with float64 "
+    what += "" if kind == "taylor" else ("monomial coefficients (attained error" if not shift else
+                                         f"coefficients in powers of (x + {shift:g}) (attained error")  # fmt: skip
+    return None, f"{what} {best:.3g} at best, degree {g_best}) at degrees {g0}..{g - 1}"
+
+
+@functools.lru_cache(maxsize=512)
+def _certified(Rg: float, eps: float, kind: str, basis: str = "monomial") -> PolyCert:
+    shift = Rg if basis == "shifted" else 0.0
+    found, tried = _search(Rg, eps, kind, shift)
+    if found is not None:
+        return found
+    hint = ""
+    if kind == "chebyshev" and basis == "monomial":  # spec §0.5 item 6: try the basis with the lower floor too
+        alt, alt_tried = _search(Rg, eps, kind, Rg)
+        tried += "; " + (alt_tried or f"in powers of (x + R) degree {alt.degree} certifies {alt.err:.3g}")
+        if alt is not None:
+            hint = "; or pass basis='shifted' (a lift must then append the coordinate sqrt(R) to queries and keys)"
     raise ValueError(
-        f"eps: no {kind} polynomial of degree <= {DEGREE_MAX} reaches relative error {eps:g} on "
-        f"[-R, R] with R = {Rg:g}; expected a larger eps or a smaller logit range R"
+        f"eps: no candidate polynomial certifies relative error {eps:g} on [-R, R] with R = {Rg:g}; tried {tried}; "
+        f"expected a larger eps or a smaller logit range R{hint}"
     )
 
 
@@ -337,20 +370,27 @@ def _first_degree(x: float, eps: float) -> int:
     return min(DEGREE_MAX, _log_degree_search(x, math.log(eps), DEGREE_MAX))
 
 
-def certified_poly(R: float, eps: float, kind: str = "chebyshev") -> PolyCert:
+def certified_poly(R: float, eps: float, kind: str = "chebyshev", basis: str = "monomial") -> PolyCert:
     r"""Smallest-degree polynomial of the given ``kind`` with a certified relative error $\le$ ``eps`` on $[-R, R]$.
+
+    The float64 coefficients actually returned are the ones certified. A target is refused only when no candidate
+    tried certifies it, and the message names the candidates and the smallest error they attained (spec §0.5
+    item 6); ``basis="shifted"`` returns coefficients in powers of $(x + R)$ (``PolyCert.shift = R``), whose float64
+    floor is far lower, for consumers that evaluate that basis.
 
     Paper: Lemma I.1 (degree $g = O(\max\{\log(1/\varepsilon)/\log(\log(1/\varepsilon)/R), R\})$ for logits in
     $[-R, R]$; spec §2.5 and W14). The returned certificate is for R rounded up to the grid (:func:`round_up_R`).
     """
     if kind not in KINDS:
         raise ValueError(f"poly: expected one of {KINDS}, got {kind!r}")
+    if basis not in BASES or (basis == "shifted" and kind != "chebyshev"):
+        raise ValueError(f"basis: expected one of {BASES} ('shifted' with kind='chebyshev'), got {basis!r}")
     eps = float(eps)
     if not (0 < eps < 1):
         raise ValueError(f"eps: expected a number in (0, 1), got {eps!r}")
-    return _certified(round_up_R(R), eps, kind)
+    return _certified(round_up_R(R), eps, kind, basis)
 
 
-__all__ = ["KINDS", "PolyCert", "certified_poly", "certify", "chebyshev_coeffs", "degree_lower_estimate",
+__all__ = ["BASES", "KINDS", "PolyCert", "certified_poly", "certify", "chebyshev_coeffs", "degree_lower_estimate",
            "float64_floor", "min_taylor_degree", "round_up_R", "sampled_error", "taylor_bound", "taylor_coeffs",
            "taylor_rel_bound"]  # fmt: skip

@@ -20,6 +20,7 @@ context from :func:`mp_context` instead of ``mpmath.workdps``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +46,25 @@ def mp_context(dps: int) -> mpmath.MPContext:
         raise ValueError(f"dps: expected a positive integer (decimal digits), got {dps!r}")
     ctx = mpmath.MPContext()
     ctx.dps = dps
+    ctx.mpf.__reduce__ = _reduce_mpf  # picklable (process pools): restored into a context of the same precision
+    ctx.mpf.__copy__ = ctx.mpf.__deepcopy__ = lambda x, *memo: x  # immutable: a copy keeps its context
     return ctx
+
+
+def _reduce_mpf(x):
+    return _restore_mpf, (x._mpf_, x.context.prec)
+
+
+@functools.lru_cache(maxsize=16)
+def _restore_context(prec: int) -> mpmath.MPContext:
+    ctx = mp_context(15)
+    ctx.prec = prec
+    return ctx
+
+
+def _restore_mpf(value: tuple, prec: int):
+    """Unpickle an mpf of a private context (exact: the 4-tuple is the number itself)."""
+    return _restore_context(prec).mpf(value)
 
 
 def _elementwise(fn, a: np.ndarray) -> np.ndarray:
@@ -67,6 +86,9 @@ class Backend:
     def __post_init__(self) -> None:
         if self.name == "mpmath" and self.ctx is None:
             object.__setattr__(self, "ctx", mp_context(self.dps))
+
+    def __reduce__(self):
+        return Backend, (self.name, self.dps)  # a pickled backend gets a fresh context of its own
 
     @property
     def is_mp(self) -> bool:

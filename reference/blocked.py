@@ -46,10 +46,9 @@ def layer_gradient_blocked(X, W_Q, W_K, W_V, G, beta=None, causal=False, block=2
         fb = softmax(Sb, mask=mask)  # (b, n)
         sb = fb @ h  # (b, d)
         s[r0:r1] = sb
-        hg = dense_head_backward(G[r0:r1], fb, h, sb, X[r0:r1], X, W, W_V, beta)
-        t = hg.terms
-        dX += t["D8"] + t["D7"] + t["D6"]  # (n, d)  key-row terms, partial sums over this block
-        dX[r0:r1] += t["D4"] + t["D2"]  # (b, d)  query-row terms
+        hg = dense_head_backward(G[r0:r1], fb, h, sb, X[r0:r1], X, W, W_V, beta, terms=False)
+        dX += hg.terms["D6+D7+D8"]  # (n, d)  key-row and value terms, partial sums over this block
+        dX[r0:r1] += hg.terms["D2+D4"]  # (b, d)  query-row terms
         dW += hg.dW  # (d, d)
         dW_V += hg.dW_V  # (d, d)
     return s, dX, dW, dW @ W_K, dW.T @ W_Q, dW_V

@@ -16,11 +16,24 @@ from reference.attention import softmax
 from reference.backend import FLOAT64, Backend
 
 
+def _own(loss, *names: str) -> None:
+    """Snapshot the loss's arrays (read-only copies): mutating the caller's target later cannot change it."""
+    for k in names:
+        a = getattr(loss, k)
+        if isinstance(a, np.ndarray):
+            a = a.copy()
+            a.setflags(write=False)
+            object.__setattr__(loss, k, a)
+
+
 @dataclass(frozen=True)
 class LinearLoss:
     r"""$L = \langle C, T_m \rangle$; $\partial L/\partial T_m = C$."""
 
     C: np.ndarray  # (n, d)
+
+    def __post_init__(self):
+        _own(self, "C")
 
     def __call__(self, T, bk: Backend = FLOAT64):
         v.matrix("C", self.C, T.shape, allow_mp=True)
@@ -33,6 +46,9 @@ class HalfSquaredError:
     r"""$L = \tfrac12 \|T_m - Y\|_F^2$; $\partial L/\partial T_m = T_m - Y$."""
 
     Y: np.ndarray  # (n, d)
+
+    def __post_init__(self):
+        _own(self, "Y")
 
     def __call__(self, T, bk: Backend = FLOAT64):
         v.matrix("Y", self.Y, T.shape, allow_mp=True)
@@ -50,6 +66,9 @@ class CrossEntropy:
 
     W_out: np.ndarray  # (d, v)
     labels: np.ndarray  # (n,) int
+
+    def __post_init__(self):
+        _own(self, "W_out", "labels")
 
     def __call__(self, T, bk: Backend = FLOAT64):
         n, d = T.shape
@@ -88,4 +107,12 @@ def value_and_grad(trace, loss):
     """Apply ``loss`` to ``trace.output`` in the trace's number system; returns (L, dL/dT_m)."""
     if not callable(loss):
         raise TypeError(f"loss: expected a callable loss(T, bk) -> (value, grad), got {type(loss).__name__}")
-    return loss(trace.output, trace.backend)
+    with np.errstate(all="ignore"):  # checked below
+        value, grad = loss(trace.output, trace.backend)
+    if not trace.backend.is_mp and not (np.isfinite(value) and np.isfinite(grad).all()):
+        raise ValueError(
+            f"loss: the value or dL/dT_m is not finite in float64 (largest |T_m| = "
+            f"{float(np.abs(trace.output).max()):.3g}); expected a loss whose value and gradient fit float64: "
+            "scale the inputs or the loss target down, or use backend='mpmath'"
+        )
+    return value, grad

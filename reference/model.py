@@ -95,8 +95,40 @@ def _check_layers(layers, d: int, backend: Backend) -> list[Layer]:
         for k, w in ws.items():
             if w is not None or k != "W_g":
                 v.matrix(f"layers[{i}].{k}", w, (d, d), allow_mp=backend.is_mp)
-        out.append(Layer(*(None if w is None else backend.asarray(w) for w in ws.values())))
+        out.append(Layer(*(None if w is None else _owned(backend.asarray(w), w) for w in ws.values())))
     return out
+
+
+def _owned(a: np.ndarray, source: np.ndarray | None = None) -> np.ndarray:
+    """A read-only array the caller cannot reach: a copy when ``a`` is (or views) ``source`` (issue 13 item 4)."""
+    if source is not None and np.may_share_memory(a, source):
+        a = a.copy()
+    a.setflags(write=False)
+    return a
+
+
+def _freeze(*arrays) -> None:
+    """Make every intermediate a trace keeps read-only, so nothing can change what ``backward`` reads."""
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+
+
+def _finite(bk: Backend, layer: int, quantity: str, a: np.ndarray, scale: str, advice: str) -> None:
+    """Raise a ValueError naming the layer and the quantity when a float64 intermediate overflowed to inf/NaN.
+
+    mpf numbers have an unbounded exponent, so the mpmath backend cannot overflow and is not checked.
+    """
+    if bk.is_mp or np.isfinite(a).all():
+        return
+    raise ValueError(f"layer {layer}: {quantity} is not finite in float64 ({scale}); {advice}")
+
+
+_GRAD_ADVICE = (
+    "expected an upstream gradient dL_dout and inputs whose gradients fit float64: scale them down, "
+    "or use backend='mpmath'"
+)
+_SCALE_ADVICE = "expected inputs whose products fit float64: scale X or the weights down, or use backend='mpmath'"
 
 
 def resolve_beta(beta, d: int, heads: int, bk: Backend):
@@ -132,20 +164,65 @@ def forward(X, layers, beta=None, causal=False, heads=1, residual=False, activat
     act = ACTIVATIONS[v.choice("activation", activation, tuple(ACTIVATIONS))]
     layers = _check_layers(layers, d, bk)
     beta = resolve_beta(beta, d, heads, bk)
-    T = bk.asarray(X)  # (n, d)  T_0 = X
+    X = _owned(X.copy())  # the trace's own X: mutating the caller's array cannot reach backward
+    T = _owned(bk.asarray(X))  # (n, d)  T_0 = X
     caches = []
-    for i, L in enumerate(layers):
-        Wo = None if W_override is None else W_override[i]
-        attn = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads,
-                                 bk=bk, W_override=Wo)  # fmt: skip
-        Z = T + attn.out if residual else None  # (n, d)
-        inner = Z if residual else attn.out  # input of g_i
-        blk = None if L.W_g is None else g_forward(inner, L.W_g, act, bk)
-        g_out = inner if blk is None else blk.T
-        T_out = (Z + blk.T if blk is not None else Z) if residual else g_out  # (n, d)
-        caches.append(LayerCache(T, attn, Z, blk, T_out))
-        T = T_out
+    with np.errstate(all="ignore"):  # overflow is detected below, per quantity, and reported as a ValueError
+        for i, L in enumerate(layers):
+            Wo = None if W_override is None else W_override[i]
+            attn = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads,
+                                     bk=bk, W_override=Wo)  # fmt: skip
+            _check_attention(bk, i + 1, T, L, attn, beta)
+            Z = T + attn.out if residual else None  # (n, d)
+            if residual:
+                _finite(bk, i + 1, "the residual stream Z = T + Attn(T)", Z, _scale(T), _SCALE_ADVICE)
+            inner = Z if residual else attn.out  # input of g_i
+            blk = None if L.W_g is None else g_forward(inner, L.W_g, act, bk)
+            if blk is not None:
+                _check_block(bk, i + 1, inner, L.W_g, blk, act.name)
+            g_out = inner if blk is None else blk.T
+            T_out = (Z + blk.T if blk is not None else Z) if residual else g_out  # (n, d)
+            _finite(bk, i + 1, f"the layer output T_{i + 1}", T_out, _scale(T), _SCALE_ADVICE)
+            caches.append(LayerCache(T, attn, Z, blk, T_out))
+            _freeze(
+                Z,
+                T_out,
+                attn.out,
+                *(blk.U, blk.T) if blk else (),
+                *(a for h in attn.heads for a in (h.f, h.h, h.s, h.W)),
+            )
+            T = T_out
     return Trace(X, layers, beta, causal, heads, residual, activation, bk, caches)
+
+
+def _scale(T) -> str:
+    return f"largest |T_in| = {float(np.abs(T).max()):.3g}"
+
+
+def _check_attention(bk: Backend, i: int, T, L: Layer, attn: AttentionCache, beta) -> None:
+    """Name the attention quantity that overflowed: the logits (softmax input), the values, or the output."""
+    if bk.is_mp:
+        return
+    sc = f"{_scale(T)}, largest |W_Q|, |W_K| = {float(np.abs(L.W_Q).max()):.3g}, {float(np.abs(L.W_K).max()):.3g}"
+    for h in attn.heads:
+        _finite(bk, i, "the attention logits beta T W_Q W_K^T T^T (softmax input)", h.f, sc,
+                "the logits grow like |T|^2 |W_Q| |W_K|; " + _SCALE_ADVICE)  # fmt: skip
+        sv = f"{_scale(T)}, largest |W_V| = {float(np.abs(L.W_V).max()):.3g}"
+        _finite(bk, i, "the attention values T W_V", h.h, sv, _SCALE_ADVICE)
+    _finite(bk, i, "the attention output f T W_V", attn.out, _scale(T), _SCALE_ADVICE)
+
+
+def _check_block(bk: Backend, i: int, Z, W_g, blk: BlockCache, act: str) -> None:
+    """Name the g_i quantity that overflowed: the pre-activation Z W_g or the activation's output."""
+    if bk.is_mp:
+        return
+    sc = f"largest |Z| = {float(np.abs(Z).max()):.3g}, largest |W_g| = {float(np.abs(W_g).max()):.3g}"
+    _finite(bk, i, "the g_i pre-activation Z W_g", blk.U, sc, _SCALE_ADVICE)
+    sc += f", largest |Z W_g| = {float(np.abs(blk.U).max()):.3g}"
+    advice = (
+        f"the {act} activation overflows float64 at this scale; expected a smaller X or W_g, or use backend='mpmath'"
+    )
+    _finite(bk, i, f"the g_i output {act}(Z W_g)", blk.T, sc, advice)
 
 
 @dataclass
@@ -182,16 +259,23 @@ def backward(trace: Trace, dL_dout) -> Grads:
     gT = bk.asarray(gT)
     dT: list[np.ndarray] = [gT]
     lgrads: list[LayerGrads] = []
-    for i in reversed(range(m)):  # i = m-1 .. 0 is layer i+1
-        c, L = trace.caches[i], trace.layers[i]
-        dW_g, G = None, gT
-        if c.block is not None:
-            g_in, dW_g = g_vjp(gT, c.block, L.W_g, act, bk)  # (n, d), (d, d)  Lemma H.2
-            G = gT + g_in if trace.residual else g_in  # (n, d)  G_i (dL/dZ_i with residual, Lemma J.3)
-        ag = attention_vjp(G, c.attn)
-        gT = ag.dX + G if trace.residual else ag.dX  # (n, d)  dL/dT_{i-1}
-        dT.append(gT)
-        lgrads.append(LayerGrads(ag.dW_Q, ag.dW_K, ag.dW, ag.dW_V, dW_g, G, ag.terms))
+    with np.errstate(all="ignore"):  # overflow is detected below, per quantity, and reported as a ValueError
+        for i in reversed(range(m)):  # i = m-1 .. 0 is layer i+1
+            c, L = trace.caches[i], trace.layers[i]
+            sc = "" if bk.is_mp else f"largest |dL/dT_{i + 1}| = {float(np.abs(gT).max()):.3g}"
+            dW_g, G = None, gT
+            if c.block is not None:
+                g_in, dW_g = g_vjp(gT, c.block, L.W_g, act, bk)  # (n, d), (d, d)  Lemma H.2
+                G = gT + g_in if trace.residual else g_in  # (n, d)  G_i (dL/dZ_i with residual, Lemma J.3)
+                _finite(bk, i + 1, "the backward G_i = dL/d(attention output) (Lemma H.2)", G, sc, _GRAD_ADVICE)
+                _finite(bk, i + 1, "the backward dL/dW_g", dW_g, sc, _GRAD_ADVICE)
+            ag = attention_vjp(G, c.attn)
+            gT = ag.dX + G if trace.residual else ag.dX  # (n, d)  dL/dT_{i-1}
+            for name, a in ((f"dL/dT_{i}", gT), ("dL/dW", ag.dW), ("dL/dW_V", ag.dW_V), ("dL/dW_Q", ag.dW_Q),
+                            ("dL/dW_K", ag.dW_K)):  # fmt: skip
+                _finite(bk, i + 1, f"the backward {name}", a, sc, _GRAD_ADVICE)
+            dT.append(gT)
+            lgrads.append(LayerGrads(ag.dW_Q, ag.dW_K, ag.dW, ag.dW_V, dW_g, G, ag.terms))
     dT.reverse()
     lgrads.reverse()
     return Grads(dT[0], dT, lgrads)

@@ -38,7 +38,8 @@ def matrix(name: str, a: Any, shape: tuple[int | None, ...], *, allow_mp: bool =
         raise ValueError(f"{name}: expected non-empty dimensions {want}, got {a.shape}")
     bad = _first_non_finite(a)
     if bad is not None:
-        raise ValueError(f"{name}: expected finite entries, got {a[bad]!r} at index {bad}")
+        val = a[bad] if a.dtype == object else float(a[bad])
+        raise ValueError(f"{name}: expected finite entries, got {val!r} at index {bad}")
     return a
 
 
@@ -56,9 +57,12 @@ def _first_non_finite(a: np.ndarray) -> tuple[int, ...] | None:
     step = max(1, FINITE_BLOCK_BYTES // row_bytes)
     for r0 in range(0, a.shape[0], step):
         blk = a[r0 : r0 + step]
-        if not np.isfinite(blk.min()) or not np.isfinite(blk.max()):  # min/max reduce without a boolean temporary
-            hit = np.argwhere(~np.isfinite(blk))[0]
-            return (r0 + int(hit[0]), *(int(i) for i in hit[1:]))
+        with np.errstate(all="ignore"):
+            total = np.add.reduce(blk, axis=None)  # one pass, no temporary; NaN/inf in -> NaN/inf out
+        if not np.isfinite(total):  # a non-finite entry, or finite entries whose sum overflowed: look closer
+            bad = np.argwhere(~np.isfinite(blk))  # (k, ndim), bounded by the block
+            if len(bad):
+                return (r0 + int(bad[0][0]), *(int(i) for i in bad[0][1:]))
     return None
 
 

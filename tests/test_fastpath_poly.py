@@ -144,3 +144,51 @@ def test_min_taylor_degree_says_none_reaches_eps_with_g_max_plus_one():
     from fastpath.poly import min_taylor_degree
 
     assert min_taylor_degree(50.0, 1e-12, g_max=20) == 21
+
+
+def _sampled_shifted_err(coeffs, R, shift, points=2001):
+    """max |P(x) e^-x - 1| with P(x) = sum c_j (x + shift)^j, on an even grid of [-R, R] at 40 digits."""
+    with mpmath.workdps(40):
+        c = [mpmath.mpf(float(v)) for v in coeffs[::-1]]
+        xs = [mpmath.mpf(R) * (2 * i / (points - 1) - 1) for i in range(points)]
+        return float(max(abs(mpmath.polyval(c, x + shift) * mpmath.exp(-x) - 1) for x in xs))
+
+
+@pytest.mark.paper("Lemma I.1")
+def test_issue_9_eps_5e_14_at_R_5_is_certified_not_refused():
+    """Spec §0.5 item 6: the old up-front refusal claimed float64 could not reach what degree 26 reaches."""
+    pc = certified_poly(5.0, 5e-14)
+    assert pc.err <= 5e-14 and pc.shift == 0.0
+    assert _sampled_rel_err(pc.coeffs, pc.R) <= pc.err  # the float64 coefficients returned are the ones certified
+
+
+@pytest.mark.paper("Lemma I.1")
+def test_the_shifted_basis_certifies_far_below_the_monomial_floor():
+    pc = certified_poly(5.0, 1e-15, basis="shifted")
+    assert pc.shift == pc.R and pc.err <= 1e-15
+    seen = _sampled_shifted_err(pc.coeffs, pc.R, pc.shift)
+    assert seen <= pc.err <= 2 * seen  # certified and tight, as for the monomial basis
+    with mpmath.workdps(40):
+        want = mpmath.fsum(abs(mpmath.mpf(float(c))) * (2 * mpmath.mpf(pc.R)) ** j for j, c in enumerate(pc.coeffs))
+    assert want <= pc.abs_sum <= want * (1 + 1e-15)  # max over [-R, R] of sum |c_j| |x + R|^j
+
+
+def test_a_monomial_refusal_names_what_was_tried_and_the_candidate_that_reaches_eps():
+    with pytest.raises(ValueError) as exc:
+        certified_poly(5.0, 1e-15)
+    msg = str(exc.value)
+    assert "monomial coefficients (attained error" in msg and "at degrees" in msg
+    assert "in powers of (x + R) degree" in msg and "basis='shifted'" in msg
+    assert "cannot" not in msg and "below what float64" not in msg
+
+
+@pytest.mark.parametrize(("R", "eps"), [(0.5, 1e-21), (20.0, 1e-10)])
+def test_a_refusal_where_no_candidate_reaches_eps_lists_both_bases(R, eps):
+    with pytest.raises(ValueError, match=r"tried Chebyshev .* monomial .*; Chebyshev .* powers of \(x \+") as exc:
+        certified_poly(R, eps)
+    assert "basis='shifted'" not in str(exc.value)  # no candidate reached it: nothing to suggest
+
+
+def test_taylor_search_starts_where_the_exact_remainder_allows_and_certifies_large_ranges():
+    pc = certified_poly(10.0, 1e-4, "taylor")  # the bound first grows with g (R^(g+1)/(g+1)! peaks at g ~ R)
+    assert pc.err <= 1e-4 and taylor_bound(taylor_coeffs(pc.degree - 1), pc.R) > 1e-4

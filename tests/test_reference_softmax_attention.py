@@ -38,8 +38,7 @@ def test_softmax_is_invariant_to_adding_a_constant_to_a_row(z, c):
 def test_softmax_float64_agrees_with_mpmath_at_50_digits():
     z = np.random.default_rng(0).uniform(-20, 20, (4, 6))
     bk = get_backend("mpmath", 50)
-    with bk.precision():
-        assert float(rel_err(softmax(z), softmax(bk.asarray(z), bk))) < 1e-15
+    assert float(rel_err(softmax(z), softmax(bk.asarray(z), bk))) < 1e-15
 
 
 @pytest.mark.paper("Definition I.5")
