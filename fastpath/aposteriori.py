@@ -18,6 +18,16 @@ E_G \hat h$), so no second-order remainder is neglected; the nonlinearity $\varp
 whole interval, and the kernel through the exact $e^{2\sigma}$ of Step 1. Every step adds float64 rounding
 ($\gamma$ terms, both the fast path's and the reference's) on the computed magnitudes.
 
+**Tightness, and its limit.** For an error known only through $|e| \le E$ entrywise, $\max_{|e| \le E} |J e|
+= |J| E$ (take $e = E \odot \mathrm{sign}$ of a row of J): absolute-value propagation through the exact map is the
+tightest entrywise bound there is. The measured errors are far from that worst case (their signs cancel over
+tokens and through $W_g$, $W_V$), so the ratio error/bound falls by a roughly constant factor per layer: measured
+(d = 4, uniform inputs, residual tanh, ``benchmarks/fastpath_bench.py`` records ``tightness``) median ratios of
+$10^{-3}$ to $3 \cdot 10^{-3}$ for dX at one layer, about 10 times less per further layer, mostly from the
+forward errors feeding the logits of the layers above (with ``exact_forward=True`` the backward alone loses about
+2 to 5 times per layer). The a-priori bound of :mod:`fastpath.apriori` is $10^2$ (one layer) to $10^{9}$ (four
+layers) times looser on the same cases.
+
 Shape legend: n tokens, d width.
 """
 

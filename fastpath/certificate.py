@@ -89,6 +89,10 @@ class HeadKernel:
     rr: float  # relative rounding term r_r
     up: float  # 1/(1 - r_r): computed magnitude -> true magnitude
     E_h: np.ndarray  # (n, d_h) bound of |h~ - h|
+    E_q: np.ndarray | None = None  # (n, d_h) bound of |q~ - q|
+    E_k: np.ndarray | None = None  # (n, d_h) bound of |k~ - k|
+    sigma: np.ndarray | None = None  # (n,) bound of max_j |logit~_ij - logit_ij|
+    eps: np.ndarray | None = None  # (n,) kernel relative error per row
 
     @property
     def ok(self) -> bool:
@@ -127,7 +131,8 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
         rho = np.where(eps < 1, e2s * (1 + eps) / (1 - eps) - 1, math.inf)
         rho = np.where(2 * sigma >= 709.0, math.inf, rho)
         tau = np.where(rho < 1, rho / (1 - rho), math.inf)
-    return HeadKernel(tau, rho, rr, 1 / (1 - rr) if rr < 0.5 else math.inf, E_h)
+    return HeadKernel(tau, rho, rr, 1 / (1 - rr) if rr < 0.5 else math.inf, E_h, E_q, E_k, sigma,
+                      np.broadcast_to(np.asarray(eps, dtype=float), (n,)))  # fmt: skip
 
 
 def _bnd(tau, M, ME, rr):
@@ -141,14 +146,50 @@ def _con(A: np.ndarray, B: np.ndarray, d: int) -> np.ndarray:
 
 
 def forward_bound(st: HeadState, hk: HeadKernel, work: Work) -> np.ndarray:
-    """Entrywise bound of |s~ - s| (Step 3, C.14 refined), (n, d_h). Exact and exact-forward heads use the dense f
-    (pass the ``dense=True`` kernel of :func:`head_kernel` for the latter)."""
-    ha = np.abs(st.h)
+    r"""Entrywise bound of |s~ - s| (Step 3, C.14 refined), (n, d_h); refines ``hk.tau`` in place (Step 1').
+
+    Exact and exact-forward heads use the dense f (pass the ``dense=True`` kernel of :func:`head_kernel` for the
+    latter). Step 1' (first order with its remainder kept): with $\delta_{ij}$ the logit change,
+    $|\delta_{ij}| \le |\beta|(\Delta q_i \cdot |\tilde k_j| + \hat q_i \cdot \Delta k_j) \le \sigma_i$, the kernel
+    ratio is $(1+e_{ij})e^{\delta_{ij}} = 1 + \eta_{ij}$ with $|\eta_{ij}| \le (1+\varepsilon)e^{\sigma_i}
+    |\delta_{ij}| + \varepsilon$ ($e^x - 1 \le x e^x$), and $\tilde f_{ij} = f_{ij}(1+\eta_{ij})/(1+\bar\eta_i)$,
+    $|\bar\eta_i| \le b_i = (1+\varepsilon)e^{\sigma_i}\mu_i + \varepsilon$, $\mu_i = \sum_k f_{ik}|\delta_{ik}|$; so
+    $|\tilde f_{ij} - f_{ij}| \le f_{ij}(|\eta_{ij}| + b_i)/(1 - b_i)$. Summed against $|\tilde h|$ with the
+    actual $|\delta_{ij}|$ (products $\tilde f(|\tilde k_e| \odot |\tilde h|)$ and $\tilde f(\Delta k_e \odot
+    |\tilde h|)$), and as a per-row $\rho'_i = ((1+\varepsilon)e^{\sigma_i}\sigma_i + \varepsilon + b_i)/(1 - b_i)$
+    for the backward; each is used only where it is smaller than Step 1's.
+    """
+    n, d_h = st.h.shape
+    ha, ka = np.abs(st.h), np.abs(st.k)
     dense = st.method == "exact" or st.exact_forward
-    M, _ = f_products(st, np.concatenate([ha, hk.E_h], axis=1), np.zeros((ha.shape[0], 0)), work, dense=dense)
+    cols = [ha, hk.E_h, row_kron(ka, ha), row_kron(hk.E_k, ha), ka, hk.E_k]
+    M, _ = f_products(st, np.concatenate(cols, axis=1), np.zeros((n, 0)), work, dense=dense)
     M = M * hk.up
-    d_h = ha.shape[1]
-    return _bnd(hk.tau[:, None], M[:, :d_h], M[:, d_h:], hk.rr)
+    w2 = d_h * d_h
+    Mh, ME = M[:, :d_h], M[:, d_h : 2 * d_h]
+    KH, EKH = M[:, 2 * d_h : 2 * d_h + w2], M[:, 2 * d_h + w2 : 2 * d_h + 2 * w2]
+    Fk, FEk = M[:, 2 * d_h + 2 * w2 : 3 * d_h + 2 * w2], M[:, 3 * d_h + 2 * w2 :]
+    tau = hk.tau[:, None]
+    old = _bnd(tau, Mh, ME, hk.rr)
+    if hk.E_q is None:
+        return old
+    beta, eps = abs(st.beta), hk.eps
+    onep = 1 + hk.tau  # f <= (1 + tau) f~
+    qh = np.abs(st.q) + hk.E_q
+    with np.errstate(over="ignore", invalid="ignore"):
+        es = (1 + eps) * np.exp(np.minimum(hk.sigma, 709.0))  # (n,)
+        mu = onep * beta * ((hk.E_q * Fk).sum(axis=1) + (qh * FEk).sum(axis=1))  # (n,)
+        b = es * mu + eps  # (n,)
+        Dh = onep[:, None] * beta * (np.einsum("ne,neb->nb", hk.E_q, KH.reshape(n, d_h, d_h))
+                                     + np.einsum("ne,neb->nb", qh, EKH.reshape(n, d_h, d_h)))  # fmt: skip
+        first = (es[:, None] * Dh + (eps + b)[:, None] * onep[:, None] * Mh) / (1 - b)[:, None]
+        new = first + (1 + tau) * ((1 + hk.rr) * ME + hk.rr * Mh)
+        ok = (b < 0.5) & np.isfinite(es)
+        rho2 = (es * hk.sigma + eps + b) / (1 - b)
+        tau2 = np.where(ok & (rho2 < 1), rho2 / (1 - rho2), math.inf)
+    hk.tau = np.minimum(hk.tau, tau2)
+    work.add(4 * n * d_h * d_h)
+    return np.where(ok[:, None], np.minimum(old, new), old)
 
 
 @dataclass

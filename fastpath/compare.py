@@ -72,9 +72,12 @@ def compare(X, layers, dL, *, eps, **cfg) -> Comparison:
     """Run fast and exact on the same inputs; compare every output and gradient with its certificate.
 
     ``cfg`` goes to :func:`fastpath.forward`; ``allow_vacuous`` defaults to True here, because a comparison asks
-    whether the certificate *holds* (and how tight it is), which a vacuous-certificate refusal would hide.
+    whether the certificate *holds* (and how tight it is), which a vacuous-certificate refusal would hide, and
+    ``method`` defaults to ``"lowrank"``, because it is the polynomial path that is compared (``method="auto"``
+    would run the exact kernel wherever the rank is not below n, as at the small n of most checks).
     """
     cfg.setdefault("allow_vacuous", True)
+    cfg.setdefault("method", "lowrank")
     ft = fastpath.forward(X, layers, eps=eps, **cfg)
     fg = fastpath.backward(ft, dL)
     ref_cfg = {k: v for k, v in cfg.items() if k in ("beta", "causal", "heads", "residual", "activation")}

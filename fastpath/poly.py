@@ -339,7 +339,8 @@ def _search(Rg: float, eps: float, kind: str, shift: float) -> tuple[PolyCert | 
 
 
 @functools.lru_cache(maxsize=512)
-def _certified(Rg: float, eps: float, kind: str, basis: str = "monomial") -> PolyCert:
+def _certified(Rg: float, eps: float, kind: str, basis: str = "monomial") -> PolyCert | str:
+    """The certificate, or the refusal message: a refusal is cached too, so a refused target is searched once."""
     shift = Rg if basis == "shifted" else 0.0
     found, tried = _search(Rg, eps, kind, shift)
     if found is not None:
@@ -350,7 +351,7 @@ def _certified(Rg: float, eps: float, kind: str, basis: str = "monomial") -> Pol
         tried += "; " + (alt_tried or f"in powers of (x + R) degree {alt.degree} certifies {alt.err:.3g}")
         if alt is not None:
             hint = "; or pass basis='shifted' (a lift must then append the coordinate sqrt(R) to queries and keys)"
-    raise ValueError(
+    return (
         f"eps: no candidate polynomial certifies relative error {eps:g} on [-R, R] with R = {Rg:g}; tried {tried}; "
         f"expected a larger eps or a smaller logit range R{hint}"
     )
@@ -388,7 +389,10 @@ def certified_poly(R: float, eps: float, kind: str = "chebyshev", basis: str = "
     eps = float(eps)
     if not (0 < eps < 1):
         raise ValueError(f"eps: expected a number in (0, 1), got {eps!r}")
-    return _certified(round_up_R(R), eps, kind, basis)
+    out = _certified(round_up_R(R), eps, kind, basis)
+    if isinstance(out, str):
+        raise ValueError(out)
+    return out
 
 
 __all__ = ["BASES", "KINDS", "PolyCert", "certified_poly", "certify", "chebyshev_coeffs", "degree_lower_estimate",

@@ -2,7 +2,9 @@
 
 Evaluated in float64 (numpy) or in mpmath at any precision. Conventions (spec §0.2): tokens are rows; the logit
 scale ``beta`` is explicit (None = 1/d_h, the main text; 1 = the appendices); the causal mask keeps i >= j
-(diagonal included); ||.||_inf is the entrywise max.
+(diagonal included); ||.||_inf is the entrywise max. Thread safety (issue 13 item 5): the mpmath backend computes in a
+private ``mpmath.MPContext`` per call and never reads or sets ``mpmath.mp`` (``reference.backend``). A trace owns
+read-only copies of its inputs, and float64 overflow is a ValueError naming the layer and the quantity.
 
     from reference import Layer, forward, backward
     trace = forward(X, [Layer(W_Q=..., W_K=..., W_V=..., W_g=None)], beta=None, causal=False, heads=1)

@@ -192,3 +192,11 @@ def test_a_refusal_where_no_candidate_reaches_eps_lists_both_bases(R, eps):
 def test_taylor_search_starts_where_the_exact_remainder_allows_and_certifies_large_ranges():
     pc = certified_poly(10.0, 1e-4, "taylor")  # the bound first grows with g (R^(g+1)/(g+1)! peaks at g ~ R)
     assert pc.err <= 1e-4 and taylor_bound(taylor_coeffs(pc.degree - 1), pc.R) > 1e-4
+
+
+def test_a_refusal_is_cached_like_a_certificate():
+    _certified.cache_clear()
+    for _ in range(2):
+        with pytest.raises(ValueError, match="no candidate polynomial certifies"):
+            certified_poly(20.0, 1e-10)
+    assert _certified.cache_info().hits == 1

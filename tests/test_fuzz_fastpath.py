@@ -4,7 +4,8 @@ Each trial draws a shape, a configuration and an input pattern (uniform, all-equ
 alternating signs) with a scale drawn log-uniformly so that the logit range reaches past what the polynomial can
 certify. A trial must end in one of two ways: a ValueError that is one of fastpath's documented refusals, or a
 result whose every certificate is finite, not vacuous (the attention bound below max |V|, the dL/dX bound below
-max |dL/dX|), and never violated. A violation seen in float64 is re-decided against the 50-digit mpmath
+max |dL/dX| or, where dL/dX cancels, below the kernel's relative accuracy times its natural size), and never
+violated. A violation seen in float64 is re-decided against the 50-digit mpmath
 reference before it counts. Seeded; the default run does 200 trials (Taylor polynomials, whose certificate is a
 closed form), ``--runslow`` 10^4 (Chebyshev and Taylor).
 """
@@ -62,7 +63,11 @@ def _trial(seed: int, kinds: tuple[str, ...] = ("chebyshev", "taylor")) -> str:
     fast, exact, bound = all_fields(g, tr), all_fields(rg, tr), all_fields(g.bound, tr)
     for k, b in bound.items():
         assert np.isfinite(b).all(), f"seed {seed}: non-finite bound in {k}"
-    assert float(g.bound.dX.max()) < float(np.abs(g.dX).max()) or not g.dX.any(), f"seed {seed}: vacuous dX"
+    # not vacuous (fastpath.model docstring): below max |dX|, or below the kernel's relative accuracy times the
+    # natural size of dX (its five terms and skip path) when dX cancels
+    floor = max(2.0**-26, 4 * tr.cert_err)
+    natural = max(float(np.abs(v).max()) for v in g.layers[0].terms.values()) + float(np.abs(g.layers[0].G).max())
+    assert float(g.bound.dX.max()) < max(float(np.abs(g.dX).max()), floor * natural), f"seed {seed}: vacuous dX"
     for c, st_ in zip(tr.caches, tr.bound_attn, strict=True):
         assert float(st_.max()) < max(float(np.abs(h.h).max()) for h in c.heads), f"seed {seed}: vacuous Attn"
     bad = [k for k in exact if (np.abs(fast[k] - exact[k]) > bound[k]).any()]
@@ -87,6 +92,7 @@ def test_fuzz_200_trials_end_in_a_certified_result_or_a_documented_refusal():
 
 
 @pytest.mark.slow
-def test_fuzz_ten_thousand_trials_end_in_a_certified_result_or_a_documented_refusal():
-    counts = _run(10_000, 200)
-    assert counts["certified"] >= 5_000, counts
+@pytest.mark.parametrize("chunk", range(20))
+def test_fuzz_ten_thousand_trials_end_in_a_certified_result_or_a_documented_refusal(chunk):
+    counts = _run(500, 200 + 500 * chunk)  # 20 chunks of 500 seeded trials: 10^4 in all, parallel with -n
+    assert counts["certified"] >= 250, counts
