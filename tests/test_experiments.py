@@ -1,5 +1,5 @@
-"""Weak-point experiments (spec §4): each runs in the quick profile and returns well-formed JSON data; the shared
-machinery (fixed-degree low-rank backward, linear backward maps, fits) agrees with the exact reference."""
+"""Weak-point experiments (spec §4): each runs in the quick profile and returns well-formed JSON data; the helpers
+(the shipped fast path at a fixed degree, the exact backward maps, fits) agree with the exact reference."""
 
 import json
 import math
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from proofs_check import experiments as ex
-from proofs_check.experiments import _common as cm
+from proofs_check.experiments import stacks as sk
+from proofs_check.experiments import stats as st
+from proofs_check.experiments.scaling import EXPONENT_OK, dense_head_madds
 from reference import backward, forward
 from reference.model import Layer
 
@@ -22,7 +24,7 @@ EXPECTED_KEYS = {
     "degree_formula": {"rows", "fits", "better_fit"},
     "relative_error": {"losses", "gap_shown"},
     "rank_bound": {"rows", "all_hold"},
-    "scaling": {"rows", "fits", "checks"},
+    "scaling": {"work", "verdicts", "timing", "checks"},
 }
 
 
@@ -62,79 +64,88 @@ def test_same_seed_gives_the_same_tables():
 
 
 @pytest.mark.paper("Lemma E.11")
-def test_fixed_degree_fast_backward_matches_the_exact_gradient_at_high_degree():
+def test_fixed_degree_shipped_fast_backward_matches_the_exact_gradient_at_high_degree():
     rng = np.random.default_rng(1)
     for heads in (1, 2):
-        X, layers = cm.residual_stack(rng, 48, 4, 2)
-        tr = forward(X, layers, residual=True, activation="tanh", heads=heads)
+        X, layers = sk.residual_stack(rng, 48, 4, 2)
+        tr = forward(X, layers, heads=heads, **sk.RESIDUAL)
         C = rng.uniform(-1, 1, X.shape)
         exact = backward(tr, C)
-        fb = cm.fast_backward(tr, C, 16)
-        assert cm.errs(fb.dT[0], exact.dX)["rel"] < 1e-10
+        fb = sk.fast_grads(X, layers, C, 16, heads=heads, **sk.RESIDUAL)
+        assert st.errs(fb.dX, exact.dX)["rel"] < 1e-10
         for i in range(2):
-            dW = exact.layers[i].dW if heads == 1 else exact.layers[i].dW.sum(axis=0)
-            assert cm.errs(fb.dW[i], dW)["rel"] < 1e-9
-            assert cm.errs(fb.dW_V[i], exact.layers[i].dW_V)["rel"] < 1e-9
-
-
-@pytest.mark.paper("Lemma I.1")
-def test_taylor_lift_reproduces_the_truncated_exponential_entrywise():
-    rng = np.random.default_rng(2)
-    Q, K = rng.uniform(-1, 1, (7, 3)), rng.uniform(-1, 1, (6, 3))
-    U0, V0 = cm.taylor_lift(Q, K, 0.5, 5)
-    S = 0.5 * Q @ K.T
-    want = sum(S**t / math.factorial(t) for t in range(6))
-    assert U0.shape == (7, cm.rank(3, 5)) == (7, math.comb(8, 5))
-    assert np.abs(U0 @ V0.T - want).max() < 1e-13
+            assert st.errs(fb.layers[i].dW, exact.layers[i].dW)["rel"] < 1e-9
+            assert st.errs(fb.layers[i].dW_V, exact.layers[i].dW_V)["rel"] < 1e-9
 
 
 @pytest.mark.paper("Lemma H.4")
-def test_batched_backward_map_equals_the_reference_backward_one_layer_at_a_time():
+def test_one_layer_maps_compose_to_the_reference_backward_of_the_stack():
     rng = np.random.default_rng(3)
-    X, layers = cm.residual_stack(rng, 12, 4, 3)
-    tr = forward(X, layers, residual=True, activation="tanh")
+    X, layers = sk.residual_stack(rng, 12, 4, 3)
+    tr = forward(X, layers, **sk.RESIDUAL)
     C = rng.uniform(-1, 1, X.shape)
     exact = backward(tr, C)
     for i in range(3):
-        got = cm.layer_vjp_batch(tr, i, exact.dT[i + 1][None])[0]
-        assert np.abs(got - exact.dT[i]).max() < 1e-13
+        assert np.abs(sk.exact_map(tr, i, exact.dT[i + 1]) - exact.dT[i]).max() < 1e-13
 
 
-def test_operator_norm_is_the_max_row_sum_of_the_dense_jacobian_and_bounds_every_vector():
+def test_operator_norm_is_the_max_row_sum_of_the_jacobian_and_bounds_every_vector():
     rng = np.random.default_rng(4)
     n, d = 6, 2
     X = rng.uniform(-1, 1, (n, d))
-    tr = forward(X, [Layer(*(rng.uniform(-1, 1, (d, d)) for _ in range(4)))], residual=True, activation="tanh")
+    tr = forward(X, [Layer(*(rng.uniform(-1, 1, (d, d)) for _ in range(4)))], **sk.RESIDUAL)
     E = np.eye(n * d).reshape(n * d, n, d)
-    M = cm.layer_vjp_batch(tr, 0, E).reshape(n * d, n * d).T  # column k = map(e_k)
-    norm = cm.linf_operator_norm(tr, [0], batch=5)
+    M = np.stack([sk.exact_map(tr, 0, e).ravel() for e in E], axis=1)  # column k = map(e_k)
+    norm = sk.linf_operator_norm(tr, 0, 0)
     assert abs(norm - np.abs(M).sum(axis=1).max()) < 1e-12
     for _ in range(20):
-        v = rng.uniform(-1, 1, (1, n, d))
-        assert np.abs(cm.layer_vjp_batch(tr, 0, v)).max() <= norm * np.abs(v).max() * (1 + 1e-12)
-    assert cm.power_iteration(tr, 0, rng) <= norm * (1 + 1e-9)
+        v = rng.uniform(-1, 1, (n, d))
+        assert np.abs(sk.exact_map(tr, 0, v)).max() <= norm * np.abs(v).max() * (1 + 1e-12)
+    assert sk.power_iteration(tr, 0, rng) <= norm * (1 + 1e-9)
 
 
 def test_slope_fit_has_a_t_interval_that_covers_a_known_slope():
-    assert abs(cm.t_quantile(10) - 2.228138851986273) < 1e-6
+    assert abs(st.t_quantile(10) - 2.228138851986273) < 1e-6
     rng = np.random.default_rng(5)
     x = np.arange(12.0)
     y = 1.0 + 0.5 * x + rng.normal(0, 0.1, x.size)
-    f = cm.fit_line(x, y)
+    f = st.fit_line(x, y)
     assert f["lo"] < 0.5 < f["hi"] and f["hi"] - f["lo"] < 0.2
-    assert cm.fit_line([1, 2], [1, 2])["lo"] == -math.inf  # two points: no interval
+    assert st.fit_line([1, 2], [1, 2])["lo"] == -math.inf  # two points: no interval
 
 
-def test_taylor_degree_search_meets_its_bound():
-    for R, eps in ((0.5, 1e-6), (2.0, 1e-8)):
-        g = cm.min_taylor_degree(R, eps)
-        assert cm.taylor_rel_bound(R, g) <= eps < cm.taylor_rel_bound(R, g - 1)
+@pytest.mark.paper("Theorem 4.1")
+def test_counted_work_rule_accepts_the_fast_path_and_rejects_the_dense_control():
+    sc = ex.result("scaling", True, 0)
+    for key, v in sc["verdicts"].items():
+        assert v["exponent"] <= EXPONENT_OK < v["control_exponent"], key
+        assert v["ok"], key
+    assert sc["verdicts"]["fast"]["control_exponent"] > 1.9
 
 
-def test_depth_conclusion_states_its_answer_with_the_reasoning():
-    c = ex.result("depth", True, 0)["conclusion"]
+def test_dense_madds_are_derived_from_the_shapes_the_reference_used():
+    from reference.attention import head_forward
+
+    rng = np.random.default_rng(6)
+    for n in (8, 16):
+        c = head_forward(rng.uniform(-1, 1, (n, 3)), np.eye(3), np.eye(3), 1.0, False)
+        assert dense_head_madds(c) > n * n  # quadratic in n
+    m8 = dense_head_madds(head_forward(np.ones((8, 3)), np.eye(3), np.eye(3), 1.0, False))
+    m16 = dense_head_madds(head_forward(np.ones((16, 3)), np.eye(3), np.eye(3), 1.0, False))
+    assert 3.5 < m16 / m8 < 4.0
+
+
+def test_depth_conclusion_names_the_cells_it_rests_on_with_per_layer_factors_and_intervals():
+    dd = ex.result("depth", True, 0)
+    c = dd["conclusion"]
     assert c["supports_1_over_poly_for_m_n_o1"] in (False, None)
     assert "m = O(log n)" in c["text"] and "per layer" in c["text"]
+    for f in dd["fits"]:
+        lo, hi = f["growth_interval"]
+        assert lo <= f["growth_per_layer"] <= hi and {"n", "beta", "scale", "g"} <= set(f)
+        assert f"n={f['n']}, beta={f['beta']}, scale={f['scale']:g}, g={f['g']}" in c["text"]
+    if c["supports_1_over_poly_for_m_n_o1"] is False:
+        assert len(c["cells_growing"]) >= 2 and 2 * len(c["cells_growing"]) >= len(dd["fits"])
 
 
 @pytest.mark.paper("Lemma C.14")

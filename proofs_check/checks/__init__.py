@@ -10,6 +10,12 @@ MODULES = [
     "exact_appendix_fg",
     "exact_appendix_hjk",
     "exact_weak_points",
-    "fastpath_checks",
-    "catalogue_b",
+    "fast_appendix_c",  # fast-path checks by paper part (helper H2b): App. C, E, F-G, I, H-J-K, main text, weak points
+    "fast_appendix_e",
+    "fast_appendix_fg",
+    "fast_appendix_i",
+    "fast_appendix_hjk",
+    "fast_main_text",
+    "fast_weak_points_a",
+    "fast_weak_points_b",
 ]

@@ -17,10 +17,12 @@ phi_prime           W11; error transfer through g_i with unbounded phi'
 degree_formula      W14; Lemma I.1's degree formula, R against R^2
 relative_error      W19; absolute against relative error and cosine
 rank_bound          W20; C(d+g, g) against C(2(g+d), 2g)
-scaling             running-time slopes (Theorems 4.1/4.2, Lemmas 5.1–5.3, §B.1, §B.2, I.4)
+scaling             counted work (decides) and wall-clock trend (Theorems 4.1/4.2, Lemmas 5.1–5.3, §B, E.1, I.4)
 ==================  ==========================================================================================
 
 :func:`result` caches one run per (name, profile, seed) in the process, so several checks can read one sweep.
+Every experiment runs the shipped :mod:`fastpath` and :mod:`reference` (helpers in :mod:`.stacks`); :mod:`.stats`
+holds the fits and error measures only.
 """
 
 from __future__ import annotations

@@ -4,19 +4,20 @@ Paper: Def. C.3 keeps $S = XWX^\top/d$; from Def. C.6 on every formula is writte
 closed forms (spec §2.2) carry $\beta$ on the four logit-path terms and on dL/dW.
 
 Measured, in mpmath at 50 digits against mpmath central differences (the independent oracle of
-:mod:`reference.fd`), for $\beta \in \{1, 1/d\}$: the $\beta$-free forms (W1–W3 fixed, factor $\beta$ left out)
-$f^\top G W_V^\top + P X W^\top + P^\top X W$ and $X^\top P X$, and the same with $\beta$ inserted. Second part: for
+:mod:`reference.fd`), for $\beta \in \{1, 1/d\}$: the corrected closed forms of :func:`reference.backward` with
+$\beta$ (spec §2.2) and the $\beta$-free forms the appendix prints (W1–W3 fixed, the factor $\beta$ of the four
+logit-path terms and of dL/dW left out: the reference's terms divided by $\beta$). Second part: for
 entries bounded by R, the largest logit with $\beta = 1$ against $\beta = 1/d$ (the hypothesis $R = o(\sqrt{\log n})$
 of C.13 bounds the logits by $R^2$ only with the $1/d$; with $\beta = 1$ they reach $d R^2$).
 """
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 
-from proofs_check.experiments import _common as cm
-from reference import forward
+from proofs_check.experiments.stats import jsonable, save_plot
+from reference import backward, forward
+from reference.backend import mp_context
 from reference.compare import TOLERANCES, rel_err
 from reference.fd import fd_gradients
 from reference.losses import LinearLoss
@@ -29,6 +30,19 @@ def sizes(quick: bool) -> dict:
     return {"n": 5, "d": 3, "logit_n": 256 if quick else 1024, "logit_ds": [2, 4, 8, 16]}
 
 
+def beta_free_only_for_beta_1(rows: list[dict], tol: float, wrong: float) -> bool:
+    """The reading: the beta-free forms match FD at beta = 1 and fail at beta = 1/d, where the forms with beta hold."""
+    r1, rd = rows
+    return bool(
+        r1["dX_beta_free"] < tol
+        and r1["dW_beta_free"] < tol
+        and rd["dX_beta_free"] > wrong
+        and rd["dW_beta_free"] > wrong
+        and rd["dX_with_beta"] < tol
+        and rd["dW_with_beta"] < tol
+    )
+
+
 def run(quick: bool = True, seed: int = 0) -> dict:
     sz = sizes(quick)
     rng = np.random.default_rng([seed, 7701])
@@ -37,27 +51,22 @@ def run(quick: bool = True, seed: int = 0) -> dict:
     L = Layer(*(rng.uniform(-1, 1, (d, d)) for _ in range(3)))
     C = rng.uniform(-1, 1, (n, d))
     rows = []
-    for beta_name, beta in (("1", 1.0), ("1/d", mpmath.mpf(1) / d)):
+    for beta_name, beta in (("1", 1.0), ("1/d", mp_context(DPS).mpf(1) / d)):
         tr = forward(X, [L], beta=beta, backend="mpmath", dps=DPS)
         fd = fd_gradients(X, [L], LinearLoss(C), beta=beta, dps=DPS, with_dT=False)
-        hc = tr.caches[0].attn.heads[0]
-        with mpmath.workdps(DPS):
-            G = tr.backend.asarray(C)
-            f, h, s, Xm, W = hc.f, hc.h, hc.s, hc.X, hc.W
-            K = (G * s).sum(axis=1)
-            P = f * (G @ h.T) - K[:, None] * f
-            val = f.T @ G @ hc.W_V.T
-            logit = P @ Xm @ W.T + P.T @ Xm @ W
-            b = hc.beta
-            rows.append(
-                {
-                    "beta": beta_name,
-                    "dX_beta_free": float(rel_err(val + logit, fd.dX)),
-                    "dX_with_beta": float(rel_err(val + b * logit, fd.dX)),
-                    "dW_beta_free": float(rel_err(Xm.T @ P @ Xm, fd.layers[0]["dW"])),
-                    "dW_with_beta": float(rel_err(b * (Xm.T @ P @ Xm), fd.layers[0]["dW"])),
-                }
-            )
+        ex = backward(tr, tr.backend.asarray(C))  # the corrected closed forms, with beta (spec §2.2)
+        t = ex.layers[0].terms
+        b = tr.caches[0].attn.heads[0].beta  # the trace's numbers carry their own precision (reference.backend)
+        logit = t["D2"] + t["D4"] + t["D6"] + t["D7"]  # beta (P X W^T + P^T X W)
+        rows.append(
+            {
+                "beta": beta_name,
+                "dX_beta_free": float(rel_err(t["D8"] + logit / b, fd.dX)),  # beta left out
+                "dX_with_beta": float(rel_err(ex.dX, fd.dX)),
+                "dW_beta_free": float(rel_err(ex.layers[0].dW / b, fd.layers[0]["dW"])),
+                "dW_with_beta": float(rel_err(ex.layers[0].dW, fd.layers[0]["dW"])),
+            }
+        )
     logit_rows = []
     for dd in sz["logit_ds"]:
         R = 1.0
@@ -77,16 +86,8 @@ def run(quick: bool = True, seed: int = 0) -> dict:
             }
         )
     tol, wrong = TOLERANCES["FD_mpmath_dps50"], TOLERANCES["PRINTED_WRONG"]
-    r1, rd = rows
-    shown = (
-        r1["dX_beta_free"] < tol
-        and r1["dW_beta_free"] < tol
-        and rd["dX_beta_free"] > wrong
-        and rd["dW_beta_free"] > wrong
-        and rd["dX_with_beta"] < tol
-        and rd["dW_with_beta"] < tol
-    )
-    return cm.jsonable(
+    shown = beta_free_only_for_beta_1(rows, tol, wrong)
+    return jsonable(
         {
             "settings": {**sz, "seed": seed, "dps": DPS, "tol": tol, "wrong": wrong},
             "rows": rows,
@@ -104,4 +105,4 @@ def plot(data: dict, path: str) -> str | None:
         ax.set_xlabel("d")
         ax.legend()
 
-    return cm.save_plot(path, draw, figsize=(6, 4))
+    return save_plot(path, draw, figsize=(6, 4))

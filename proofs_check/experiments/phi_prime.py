@@ -5,19 +5,20 @@ $g_i$ is multiplied by the norm of this linear map, $\max_{i,c} \sum_j |\varphi'
 $U = \mathrm{Attn}_i W_g$ (exact $\infty\to\infty$ norm), which spec §2.6 bounds by
 $d \|\varphi'(U)\|_\infty \|W_g\|_\infty$. The paper assumes no bound on $\varphi'$ (GAP).
 
-Measured: with $W_g$ fixed and the block input scaled by $t$ (so $\|U\|_\infty \propto t$), the transfer factor
-for $\varphi$ = tanh (bounded $\varphi'$) and $\varphi(x) = x^3$ (unbounded), its log–log slope against
-$\|U\|_\infty$ (95% interval; cube: slope 2 expected, tanh: at most 0), and the realized amplification
-$\|\Delta G\|_\infty / \|\Delta gT\|_\infty$ of a random upstream error and of the worst-case sign pattern
-(which attains the exact norm: the map is linear, so this is the whole story of the error transfer).
+Measured through the reference's block backward (:func:`reference.block.g_vjp`): with $W_g$ fixed and the block input
+scaled by $t$ (so $\|U\|_\infty \propto t$), the transfer factor for $\varphi$ = tanh (bounded $\varphi'$) and
+$\varphi(x) = x^3$ (unbounded), the realized amplification $\|\Delta G\|_\infty / \|\Delta gT\|_\infty$ of a random
+upstream error and of the worst-case sign pattern (which attains the exact norm: the map is linear, so this is the
+whole story of the error transfer), and the log–log slope of the realized worst amplification against $\|U\|_\infty$
+(95% interval; cube: 2, tanh: <= 0).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from proofs_check.experiments import _common as cm
-from reference.block import ACTIVATIONS
+from proofs_check.experiments.stats import jsonable, loglog_fit, save_plot
+from reference.block import ACTIVATIONS, g_forward, g_vjp
 
 
 def sizes(quick: bool) -> dict:
@@ -38,15 +39,17 @@ def run(quick: bool = True, seed: int = 0) -> dict:
     rows = []
     for act in ("tanh", "cube"):
         for t in sz["scales"]:
-            U = (t * Z0) @ W_g  # (n, d)
+            blk = g_forward(t * Z0, W_g, ACTIVATIONS[act])  # the reference block, U = (t Z0) W_g
+            U = blk.U
             dphi = ACTIVATIONS[act].dphi(U)
             dgT = rng.uniform(-1, 1, (n, d)) * 1e-6
-            rand = float(np.abs((dgT * dphi) @ W_g.T).max()) / float(np.abs(dgT).max())
+            # the map gT -> G is linear (Lemma H.2): the error transfer of an upstream error dgT is its image
+            rand = float(np.abs(g_vjp(dgT, blk, W_g, ACTIVATIONS[act])[0]).max()) / float(np.abs(dgT).max())
             M = np.abs(dphi)[:, None, :] * np.abs(W_g)[None]  # (n, d_out, d)
             i, c = np.unravel_index(M.sum(axis=2).argmax(), M.shape[:2])
             worst = np.zeros((n, d))
             worst[i] = np.sign(dphi[i] * W_g[c]) * 1e-6  # attains the infinity-norm of the linear map
-            wr = float(np.abs((worst * dphi) @ W_g.T).max()) / 1e-6
+            wr = float(np.abs(g_vjp(worst, blk, W_g, ACTIVATIONS[act])[0]).max()) / 1e-6
             rows.append(
                 {
                     "activation": act,
@@ -61,8 +64,8 @@ def run(quick: bool = True, seed: int = 0) -> dict:
     fits = {}
     for act in ("tanh", "cube"):
         rs = [r for r in rows if r["activation"] == act]
-        fits[act] = cm.loglog_fit([r["U_norm"] for r in rs], [r["transfer_exact"] for r in rs])
-    return cm.jsonable(
+        fits[act] = loglog_fit([r["U_norm"] for r in rs], [r["realized_worst"] for r in rs])
+    return jsonable(
         {
             "settings": {**sz, "seed": seed},
             "rows": rows,
@@ -81,4 +84,4 @@ def plot(data: dict, path: str) -> str | None:
         ax.set_ylabel("error transfer through g")
         ax.legend()
 
-    return cm.save_plot(path, draw, figsize=(6, 4))
+    return save_plot(path, draw, figsize=(6, 4))

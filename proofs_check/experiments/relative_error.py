@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from proofs_check.experiments import _common as cm
+from proofs_check.experiments import stacks as sk
+from proofs_check.experiments.stats import errs, jsonable, save_plot
 from reference import backward, forward
 
 
@@ -22,24 +23,25 @@ def sizes(quick: bool) -> dict:
     return {"n": 128 if quick else 512, "d": 4, "m": 3 if quick else 8, "g": 2}
 
 
-def run(quick: bool = True, seed: int = 0) -> dict:
+def run(quick: bool = True, seed: int = 0, g: int | None = None) -> dict:
+    """Both losses at the profile's low degree, or at degree ``g`` when given."""
     sz = sizes(quick)
     n, d, m = sz["n"], sz["d"], sz["m"]
     rng = np.random.default_rng([seed, 7501])
-    X, layers = cm.residual_stack(rng, n, d, m)
-    tr = forward(X, layers, residual=True, activation="tanh")
+    X, layers = sk.residual_stack(rng, n, d, m)
+    tr = forward(X, layers, **sk.RESIDUAL)
     C = rng.uniform(-1, 1, X.shape)
     out = {}
     for name, scale in (("sum", 1.0), ("normalized_1/(nd)", 1.0 / (n * d))):
         ex = backward(tr, scale * C)
-        fb = cm.fast_backward(tr, scale * C, sz["g"])
-        rows = [{"field": f"dT[{i}]", **cm.errs(fb.dT[i], ex.dT[i])} for i in range(m)]
+        fb = sk.fast_grads(X, layers, scale * C, sz["g"] if g is None else g, **sk.RESIDUAL)
+        rows = [{"field": f"dT[{i}]", **errs(fb.dT[i], ex.dT[i])} for i in range(m)]
         for i in range(m):
-            rows.append({"field": f"layers[{i}].dW", **cm.errs(fb.dW[i], ex.layers[i].dW)})
-            rows.append({"field": f"layers[{i}].dW_V", **cm.errs(fb.dW_V[i], ex.layers[i].dW_V)})
+            rows.append({"field": f"layers[{i}].dW", **errs(fb.layers[i].dW, ex.layers[i].dW)})
+            rows.append({"field": f"layers[{i}].dW_V", **errs(fb.layers[i].dW_V, ex.layers[i].dW_V)})
         out[name] = rows
     hidden = [r for r in out["normalized_1/(nd)"] if r["abs"] <= 1 / n and r["rel"] >= 1e-2]
-    return cm.jsonable(
+    return jsonable(
         {
             "settings": {**sz, "seed": seed, "abs_level": "1/n", "rel_level": 1e-2},
             "losses": out,
@@ -58,4 +60,4 @@ def plot(data: dict, path: str) -> str | None:
         ax.set_ylabel("relative error")
         ax.legend()
 
-    return cm.save_plot(path, draw, figsize=(7, 4))
+    return save_plot(path, draw, figsize=(7, 4))
