@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from proofs_check import registry as reg
 from proofs_check import report as rep
@@ -18,16 +21,39 @@ SCHEMA_VERSION = rep.SCHEMA_VERSION
 PAPER = rep.PAPER
 
 
+def _seed(text: str) -> int:
+    """``--seed``: any integer >= 0 (numpy seeds are non-negative; arbitrarily large ones are fine)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (random generators take no negative seed), "
+                                         f"got {value}")  # fmt: skip
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _check_parser(p: argparse.ArgumentParser) -> None:
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--quick", action="store_true", help="small sizes (default; the README's main job)")
     prof.add_argument("--full", action="store_true", help="the sweeps (slow)")
     p.add_argument("--only", nargs="+", metavar="LABEL", help="run only checks with this id or paper label")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random generator (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of every random generator, an integer >= 0 (default 0)")
     p.add_argument("--json", metavar="FILE", help="write the records as JSON to FILE (the report.json document)")
     p.add_argument("--report", metavar="DIR", help="write report.json, report.md, graph.dot (and PNGs) to DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--list", action="store_true", help="list the registry and the SPEC catalogue coverage")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="run independent checks in N processes")
+    p.add_argument("--jobs", type=_positive, default=1, metavar="N", help="run independent checks in N processes")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the checks on a Dask distributed cluster (optional extra altgrad[dask])")  # fmt: skip
 
@@ -59,7 +85,84 @@ def _list(registry: dict[str, reg.Check], chosen: list[reg.Check]) -> int:
     return 0
 
 
+class OutputError(Exception):
+    """An output path given on the command line that cannot be written (found before any check runs)."""
+
+
+def probe_json_path(path: str) -> None:
+    """Refuse, before the run, a ``--json`` FILE that cannot be written; leave no file behind."""
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"--json {path}: is a directory; give a file name, e.g. {p / 'report.json'}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        what = "does not exist" if not parent.exists() else "is not a directory"
+        raise OutputError(f"--json {path}: its directory {parent} {what}")
+    try:
+        if p.exists():
+            with open(p, "ab"):  # opened for appending and closed unwritten: the file is unchanged
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=".altgrad-probe-"):
+                pass
+    except OSError as exc:
+        raise OutputError(f"--json {path}: cannot write there ({exc.strerror or exc})") from None
+
+
+def prepare_report_dir(path: str) -> None:
+    """Create the ``--report`` DIR before the run and make sure a file can be written in it."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"--report {path}: exists and is not a directory")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".altgrad-probe-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"--report {path}: cannot create or write this directory ({exc.strerror or exc})") from None
+
+
+def save_fallback(doc: dict) -> str:
+    """Write ``doc`` to a new temporary file and return its path (what was computed is never lost)."""
+    fd, name = tempfile.mkstemp(prefix="altgrad-check-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1)
+    return name
+
+
+def _write_outputs(args: argparse.Namespace, doc: dict) -> int:
+    """Write ``--json`` and ``--report``; on failure save ``doc`` to a temporary file, say where, return 2."""
+    try:
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, indent=1)
+        if args.report:
+            md = rep.write_report(doc, args.report)
+            print(f"report: {md}", file=sys.stderr)
+    except (OSError, ValueError, TypeError) as exc:
+        _rescue(doc, f"could not write the results ({type(exc).__name__}: {exc})")
+        return 2
+    return 0
+
+
+def _rescue(doc: dict, why: str) -> None:
+    try:
+        where = save_fallback(doc)
+    except OSError as exc2:
+        print(f"altgrad check: error: {why}; saving them to a temporary file failed too ({exc2})", file=sys.stderr)
+        return
+    print(f"altgrad check: error: {why}; the records were saved to {where}", file=sys.stderr)
+
+
 def run_check_command(args: argparse.Namespace) -> int:
+    try:
+        if args.json:
+            probe_json_path(args.json)
+        if args.report:
+            prepare_report_dir(args.report)
+    except OutputError as exc:
+        print(f"altgrad check: error: {exc}", file=sys.stderr)
+        return 2
     registry = reg.load_all()
     try:
         chosen = reg.select(registry, args.only)
@@ -68,16 +171,31 @@ def run_check_command(args: argparse.Namespace) -> int:
         return 2
     if args.list:
         return _list(registry, chosen)
-    if args.jobs < 1:
-        print(f"altgrad check: error: --jobs: expected a positive integer, got {args.jobs}", file=sys.stderr)
-        return 2
     ctx = reg.Context(quick=not args.full, seed=args.seed)
+    runner = {"kind": "dask" if args.scheduler else "processes" if args.jobs > 1 else "serial",
+              "jobs": args.jobs, "scheduler": args.scheduler}  # fmt: skip
+
+    def document(records, wall, complete=True):
+        return rep.build_doc(records, profile="full" if args.full else "quick", seed=args.seed, wall_s=wall,
+                             runner=runner, catalogue_specs=[c.spec for c in registry.values()],
+                             complete=complete)  # fmt: skip
+
     t0 = time.perf_counter()
+    records: list[reg.Record] = []
     try:
-        records = reg.run_many(chosen, ctx, jobs=args.jobs, scheduler=args.scheduler)
+        if args.jobs > 1 or args.scheduler:
+            records = reg.run_many(chosen, ctx, jobs=args.jobs, scheduler=args.scheduler,
+                                   progress=None if args.quiet else reg.STDERR)  # fmt: skip
+        else:
+            for chk in chosen:
+                records.append(reg.run_check(chk, ctx))
     except RuntimeError as exc:
         print(f"altgrad check: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        _rescue(document(records, time.perf_counter() - t0, complete=False),
+                f"interrupted after {len(records)} of {len(chosen)} checks")  # fmt: skip
+        return 130
     wall = time.perf_counter() - t0
     rows = [["label", "kind", "expected", "observed", "verdict", "id"]]
     rows += [[r.label, r.kind, r.expected, r.figure, r.verdict, r.id] for r in records]
@@ -86,16 +204,9 @@ def run_check_command(args: argparse.Namespace) -> int:
     print(f"\n{len(records)} checks, {len(records) - len(bad)} agree with their expected status, "
           f"{len(bad)} contradict or fail ({wall:.1f} s, seed {args.seed})")  # fmt: skip
     if args.json or args.report:
-        runner = {"kind": "dask" if args.scheduler else "processes" if args.jobs > 1 else "serial",
-                  "jobs": args.jobs, "scheduler": args.scheduler}  # fmt: skip
-        doc = rep.build_doc(records, profile="full" if args.full else "quick", seed=args.seed, wall_s=wall,
-                            runner=runner, catalogue_specs=[c.spec for c in registry.values()])  # fmt: skip
-        if args.json:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=1)
-        if args.report:
-            md = rep.write_report(doc, args.report)
-            print(f"report: {md}", file=sys.stderr)
+        rc = _write_outputs(args, document(records, wall))
+        if rc:
+            return rc
     return 1 if bad else 0
 
 

@@ -137,7 +137,7 @@ def coverage(spec_lists) -> dict[str, list[int]]:
 
 
 def build_doc(records, *, profile: str, seed: int, wall_s: float, runner: dict | None = None,
-              catalogue_specs=None) -> dict:  # fmt: skip
+              catalogue_specs=None, complete: bool = True) -> dict:  # fmt: skip
     """The ``report.json`` document for a list of :class:`proofs_check.registry.Record`.
 
     ``catalogue_specs``: the ``spec`` tuples of the whole registry (coverage is that of the registry, not of the
@@ -158,6 +158,7 @@ def build_doc(records, *, profile: str, seed: int, wall_s: float, runner: dict |
         "runner": runner or {"kind": "serial", "jobs": 1, "scheduler": None},
         "wall_s": round(float(wall_s), 3),
         "coverage": coverage(specs),
+        "complete": bool(complete),
         "records": recs,
     }
 
