@@ -16,6 +16,7 @@ from pathlib import Path
 
 from proofs_check import registry as reg
 from proofs_check import report as rep
+from proofs_check.cli_output import Progress, closing_lines, fit_table, summary_rows, terminal_width
 
 SCHEMA_VERSION = rep.SCHEMA_VERSION
 PAPER = rep.PAPER
@@ -51,15 +52,22 @@ def _check_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="seed of every random generator, an integer >= 0 (default 0)")
     p.add_argument("--json", metavar="FILE", help="write the records as JSON to FILE (the report.json document)")
     p.add_argument("--report", metavar="DIR", help="write report.json, report.md, graph.dot (and PNGs) to DIR")
-    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line (it is shown only when stderr is a terminal)")  # fmt: skip
+    _version(p)
     p.add_argument("--list", action="store_true", help="list the registry and the SPEC catalogue coverage")
     p.add_argument("--jobs", type=_positive, default=1, metavar="N", help="run independent checks in N processes")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the checks on a Dask distributed cluster (optional extra altgrad[dask])")  # fmt: skip
 
 
+def _version(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--version", action="version", version=f"altgrad {rep.versions()['altgrad']} ({PAPER})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="altgrad", description=__doc__)
+    _version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     _check_parser(sub.add_parser("check", help="run the registry of checks and print one line per check"))
     rp = sub.add_parser("report", help="re-render report.md, graph.dot and the plots of DIR from DIR/report.json")
@@ -69,16 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fmt_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-
-
 def _list(registry: dict[str, reg.Check], chosen: list[reg.Check]) -> int:
-    rows = [["id", "label", "kind", "expected", "spec", "uses"]]
-    rows += [[c.id, c.label, c.kind, c.expected, ",".join(f"#{s}" for s in c.spec), ",".join(c.uses)]
-             for c in chosen]  # fmt: skip
-    print(_fmt_table(rows))
+    header = ["id", "label", "kind", "expected", "spec", "uses"]
+    rows = [[c.id, c.label, c.kind, rep.expected_word(c.kind, c.expected), ",".join(f"#{s}" for s in c.spec),
+              ",".join(c.uses)] for c in chosen]  # fmt: skip
+    print("\n".join(fit_table(header, rows, terminal_width())[0]))
     covered, missing = reg.catalogue_coverage(registry)
     print(f"\nSPEC §3 catalogue coverage (whole registry): {len(covered)} of 100 entries named by a check"
           + (f"; missing: {' '.join('#' + str(k) for k in missing)}" if missing else ""))  # fmt: skip
@@ -139,6 +142,8 @@ def _write_outputs(args: argparse.Namespace, doc: dict) -> int:
         if args.report:
             md = rep.write_report(doc, args.report)
             print(f"report: {md}", file=sys.stderr)
+            for what in rep.skipped_outputs():
+                print(f"skipped: {what}", file=sys.stderr)
     except (OSError, ValueError, TypeError) as exc:
         _rescue(doc, f"could not write the results ({type(exc).__name__}: {exc})")
         return 2
@@ -180,34 +185,40 @@ def run_check_command(args: argparse.Namespace) -> int:
                              runner=runner, catalogue_specs=[c.spec for c in registry.values()],
                              complete=complete)  # fmt: skip
 
+    progress = Progress(len(chosen), sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
     t0 = time.perf_counter()
     records: list[reg.Record] = []
     try:
         if args.jobs > 1 or args.scheduler:
-            records = reg.run_many(chosen, ctx, jobs=args.jobs, scheduler=args.scheduler,
-                                   progress=None if args.quiet else reg.STDERR)  # fmt: skip
+            records = reg.run_many(chosen, ctx, jobs=args.jobs, scheduler=args.scheduler, progress=progress)
         else:
             for chk in chosen:
+                progress.start(chk.id)
                 records.append(reg.run_check(chk, ctx))
+                progress.record(records[-1].verdict)
     except RuntimeError as exc:
+        progress.close()
         print(f"altgrad check: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        progress.close()
         _rescue(document(records, time.perf_counter() - t0, complete=False),
                 f"interrupted after {len(records)} of {len(chosen)} checks")  # fmt: skip
         return 130
+    progress.close()
     wall = time.perf_counter() - t0
-    rows = [["label", "kind", "expected", "observed", "verdict", "id"]]
-    rows += [[r.label, r.kind, r.expected, r.figure, r.verdict, r.id] for r in records]
-    print(_fmt_table(rows))
-    bad = [r for r in records if r.contradicts]
-    print(f"\n{len(records)} checks, {len(records) - len(bad)} agree with their expected status, "
-          f"{len(bad)} contradict or fail ({wall:.1f} s, seed {args.seed})")  # fmt: skip
-    if args.json or args.report:
+    width = terminal_width()
+    lines, cut_any = fit_table(*summary_rows(records), width)
+    print("\n".join(lines))
+    asked = bool(args.json or args.report)
+    print()
+    print("\n".join(closing_lines(records, wall=wall, seed=args.seed, asked_for_output=asked, cut_any=cut_any,
+                                 width=width)))  # fmt: skip
+    if asked:
         rc = _write_outputs(args, document(records, wall))
         if rc:
             return rc
-    return 1 if bad else 0
+    return 1 if any(r.contradicts for r in records) else 0
 
 
 def run_report_command(args: argparse.Namespace) -> int:
@@ -217,6 +228,8 @@ def run_report_command(args: argparse.Namespace) -> int:
         print(f"altgrad report: error: {exc}", file=sys.stderr)
         return 2
     print(md)
+    for what in rep.skipped_outputs():
+        print(f"skipped: {what}", file=sys.stderr)
     return 0
 
 
