@@ -44,6 +44,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
 def _check_parser(p: argparse.ArgumentParser) -> None:
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--quick", action="store_true", help="small sizes (default; the README's main job)")
@@ -70,8 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     _version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     _check_parser(sub.add_parser("check", help="run the registry of checks and print one line per check"))
-    rp = sub.add_parser("report", help="re-render report.md, graph.dot and the plots of DIR from DIR/report.json")
-    rp.add_argument("dir", metavar="DIR")
+    rp = sub.add_parser("report", help="re-render report.md, graph.dot and the plots of DIR from DIR/report.json, "
+                        "or compare two runs (--compare OLD NEW)")  # fmt: skip
+    rp.add_argument("dir", metavar="DIR", nargs="?", help="a report directory (holding report.json)")
+    rp.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
+                    help="compare two report.json files (or report directories) record by record; exit status 1 "
+                         "on a new CONTRADICTS or ERROR")  # fmt: skip
+    rp.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=None,
+        metavar="T",
+        help="with --compare: show observed values that changed by more than T (relative; default 0.5)",
+    )
     sub.add_parser("derive", help="SymPy derivations of the gradient terms (see: altgrad derive --help)",
                    add_help=False)  # fmt: skip
     return parser
@@ -221,7 +242,36 @@ def run_check_command(args: argparse.Namespace) -> int:
     return 1 if any(r.contradicts for r in records) else 0
 
 
+def _doc_path(path: str) -> Path:
+    p = Path(path)
+    return p / "report.json" if p.is_dir() else p
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    from proofs_check.report_compare import DEFAULT_THRESHOLD, compare_docs, render_comparison
+
+    try:
+        old, new = (rep.read_doc(_doc_path(p)) for p in args.compare)
+    except (OSError, ValueError) as exc:
+        print(f"altgrad report: error: --compare: {exc}", file=sys.stderr)
+        return 2
+    cmp = compare_docs(old, new, threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold)
+    print(render_comparison(cmp), end="")
+    return cmp.exit_status
+
+
 def run_report_command(args: argparse.Namespace) -> int:
+    if args.compare and args.dir:
+        print("altgrad report: error: give either DIR or --compare OLD NEW, not both", file=sys.stderr)
+        return 2
+    if args.compare:
+        return run_compare_command(args)
+    if not args.dir:
+        print("altgrad report: error: give a report directory DIR, or --compare OLD NEW", file=sys.stderr)
+        return 2
+    if args.threshold is not None:
+        print("altgrad report: error: --threshold applies to --compare only", file=sys.stderr)
+        return 2
     try:
         md = rep.render_dir(args.dir)
     except (OSError, ValueError) as exc:
