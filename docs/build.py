@@ -105,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         raise SystemExit(f"build.py: the tutorial notebooks cannot be made: {why}")
     t3 = time.perf_counter()
-    nbs = notebooks.write_notebooks(NOTEBOOKS)
-    print(f"== notebooks: {', '.join(p.name for p in nbs)} executed ({time.perf_counter() - t3:.1f} s)")
+    derivations = [p for p in generate.derivation_files() if notebooks.derivation_term(p)]
+    nbs = notebooks.write_notebooks(NOTEBOOKS, derivations=derivations)
+    (generate.FRAG / "notebooks.md").write_text(notebooks.download_list(nbs), encoding="utf-8")
+    print(f"== notebooks: {len(nbs)} written and executed ({time.perf_counter() - t3:.1f} s)")
     out = Path(args.out).resolve()
     t2 = time.perf_counter()
     sphinx(out)

@@ -186,17 +186,21 @@ def test_a_derivation_page_opened_in_headless_chromium_lays_out_katex_with_its_o
     assert seen["failed"] == 0, seen
 
 
-def test_every_tutorial_is_offered_as_an_executed_notebook(site):
-    tutorials = sorted(p.stem for p in DOCS.glob("tutorial_*.py"))
+def test_every_tutorial_and_derivation_is_offered_as_an_executed_notebook(site):
+    notebooks = _load("notebooks")
+    expected = [p.stem for p in notebooks.sources()]
+    expected += [f"derivation_{p.stem}" for p in sorted((DOCS / "derivations").glob("*.md"))
+                 if notebooks.derivation_term(p)]  # fmt: skip
     offered = {p.stem: p for p in site.glob("_downloads/*/*.ipynb")}
-    assert sorted(offered) == tutorials
+    assert sorted(offered) == sorted(expected) and len(expected) > 20
     for name, path in offered.items():
         nb = json.loads(path.read_text(encoding="utf-8"))
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert code and all(c.get("execution_count") for c in code), f"{name}: not executed"
         assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"], name
     page = (site / "getting-started.html").read_text(encoding="utf-8")
-    assert re.search(r'href="_downloads/[^"]+/tutorial_first_gradient\.ipynb"', page)
+    for name in expected:
+        assert re.search(rf'href="_downloads/[^"]+/{re.escape(name)}\.ipynb"', page), name
 
 
 def test_the_sidebar_names_each_entry_once(site):
