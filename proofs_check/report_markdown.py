@@ -132,8 +132,8 @@ def _summary(doc: dict, recs: list[dict]) -> list[str]:
     by_expected = {v: sum(r["expected"] == v for r in recs) for v in AGREE}
     c = counts(recs)
     out = ["## Summary", ""]
-    out += _table(["verdict", "checks", "expected", "checks"],
-                  [[v, by_verdict[v], v if v in AGREE else "", by_expected.get(v, "")] for v in VERDICTS])  # fmt: skip
+    out += _table(["verdict", "checks with this verdict", "checks expected to show it"],
+                  [[v, by_verdict[v], by_expected.get(v, "")] for v in VERDICTS])  # fmt: skip
     out += [
         "",
         "Verdict and expected status use one vocabulary: `expected` is the verdict a check shows when it agrees with "

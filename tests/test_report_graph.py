@@ -71,3 +71,10 @@ def test_report_command_with_matplotlib_skips_nothing(tmp_path, capsys):
     (tmp_path / "report.json").write_text(json.dumps(_minimal_doc()))
     assert main(["report", str(tmp_path)]) == 0
     assert "skipped" not in capsys.readouterr().err
+
+
+def test_check_with_report_without_matplotlib_says_what_it_skipped(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["check", "--only", "cat.C2.hadamard_lowrank", "--report", str(tmp_path), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"report: {tmp_path / 'report.md'}" in err and "skipped: graph.png, graph.svg and plots/*.png" in err
