@@ -5,7 +5,8 @@ is upgraded first. Records are matched by id. Reported:
 
 * ids added and removed;
 * verdict changes (and changes of the expected status, when the registry changed it);
-* changes of ``verified`` (a check that gained or lost its verified standing);
+* changes of ``verified`` (a check that gained or lost its verified standing) and mutants that survive in NEW but
+  were killed (or not declared) in OLD;
 * ``observed`` changes beyond the relative threshold T: $|o_{new} - o_{old}| > T \max(|o_{old}|, |o_{new}|)$
   (both numbers; default T = 0.5, i.e. a change by more than half of the larger value; a figure at rounding
   level moves by that much between seeds, so compare runs of one seed when you look for regressions).
@@ -36,6 +37,7 @@ class Comparison:
     verdicts: list[tuple[str, str, str]] = field(default_factory=list)  # (id, old, new)
     expected: list[tuple[str, str, str]] = field(default_factory=list)
     verified: list[tuple[str, bool, bool]] = field(default_factory=list)
+    survivors: list[tuple[str, list[str]]] = field(default_factory=list)  # (id, mutants newly surviving)
     observed: list[tuple[str, float, float, float]] = field(default_factory=list)  # (id, old, new, rel change)
     new_failures: list[str] = field(default_factory=list)
 
@@ -84,6 +86,9 @@ def compare_docs(old: dict, new: dict, *, threshold: float = DEFAULT_THRESHOLD) 
             cmp.expected.append((i, ra["expected"], rb["expected"]))
         if bool(ra.get("verified")) != bool(rb.get("verified")):
             cmp.verified.append((i, bool(ra.get("verified")), bool(rb.get("verified"))))
+        fresh = sorted(set(rb.get("mutants_survived") or {}) - set(ra.get("mutants_survived") or {}))
+        if fresh:
+            cmp.survivors.append((i, fresh))
         oa, ob = _number(ra.get("observed")), _number(rb.get("observed"))
         if oa is not None and ob is not None and relative_change(oa, ob) > threshold:
             cmp.observed.append((i, oa, ob, relative_change(oa, ob)))
@@ -105,6 +110,7 @@ def render_comparison(cmp: Comparison) -> str:
                 for i, o, n in cmp.verified
             ],
         ),  # fmt: skip
+        ("mutants that newly survive", [f"- {i}: {', '.join(names)}" for i, names in cmp.survivors]),
         (
             f"observed changes beyond a relative change of {cmp.threshold:g}",
             [f"- {i}: {o:.3g} -> {n:.3g} (relative change {c:.2g})" for i, o, n, c in cmp.observed],

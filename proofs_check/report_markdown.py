@@ -83,16 +83,16 @@ def series_tables(rec: dict) -> list[str]:
 
 
 def mutant_cell(r: dict) -> str:
-    """``killed/declared`` and the survivors' names; ``illustration`` or ``none yet`` where nothing is declared."""
+    """``killed/declared``, the names killed and those that survived; ``illustration`` or ``none yet``."""
     if r.get("illustration"):
         return "illustration"
     declared = r.get("mutants") or []
     if not declared:
         return "none yet"
+    killed = list(r.get("mutants_killed") or [])
     survived = sorted(r.get("mutants_survived") or {})
-    return f"{len(r.get('mutants_killed') or [])}/{len(declared)} killed" + (
-        f"; survived: {', '.join(survived)}" if survived else ""
-    )
+    return (f"{len(killed)}/{len(declared)} killed" + (f" ({', '.join(killed)})" if killed else "")
+            + (f"; survived: {', '.join(survived)}" if survived else ""))  # fmt: skip
 
 
 def counts(recs: list[dict]) -> dict[str, int]:

@@ -107,8 +107,8 @@ def test_the_report_shows_mutants_inherited_errors_precision_and_the_verified_co
     for ln in md.split("## Looseness")[0].splitlines():  # the appendix tables, one row per record
         if ln.startswith("| "):
             row.setdefault(ln.split(" | ")[0].lstrip("| "), ln)
-    assert "1/1 killed" in row["Fact C.2"] and "float64" in row["Fact C.2"]
-    assert "1/2 killed; survived: dropped beta" in row["Lemma G.3"] and "#43" in row["Lemma G.3"]
+    assert "1/1 killed (transposed)" in row["Fact C.2"] and "float64" in row["Fact C.2"]
+    assert "1/2 killed (printed); survived: dropped beta" in row["Lemma G.3"] and "#43" in row["Lemma G.3"]
     assert "illustration" in row["Weak point W6"] and "none yet" in row["Lemma E.11"]
     assert "Counted as verified (agrees, is no illustration, declares mutants and kills every one): **1**" in md
     assert "illustrations (shown, never counted): 1" in md and "checks without mutants yet: 2" in md

@@ -17,6 +17,7 @@ def _pair():
     recs = {r["id"]: r for r in new["records"]}
     recs["x.fact"]["verdict"] = "CONTRADICTS"  # a new failure
     recs["x.fact"]["verified"] = False
+    recs["x.fact"]["mutants_killed"], recs["x.fact"]["mutants_survived"] = [], {"transposed": "ok stayed True"}
     recs["x.ineq"]["observed"] = 8e-9  # x4: beyond a relative change of 0.5
     recs["x.ineq"]["ratio"] = 8e-3
     new["records"] = [r for r in new["records"] if r["id"] != "x.slack"]  # removed
@@ -30,7 +31,7 @@ def test_a_comparison_names_verdict_changes_observed_changes_and_added_and_remov
     old, new = _pair()
     cmp = compare_docs(old, new)
     assert cmp.verdicts == [("x.fact", "holds", "CONTRADICTS")] and cmp.new_failures == ["x.fact"]
-    assert cmp.verified == [("x.fact", True, False)]
+    assert cmp.verified == [("x.fact", True, False)] and cmp.survivors == [("x.fact", ["transposed"])]
     assert [(i, o, n) for i, o, n, _ in cmp.observed] == [("x.ineq", 2e-9, 8e-9)]
     assert [r["id"] for r in cmp.added] == ["x.new"] and [r["id"] for r in cmp.removed] == ["x.slack"]
     assert cmp.exit_status == 1
@@ -40,7 +41,7 @@ def test_a_comparison_names_verdict_changes_observed_changes_and_added_and_remov
 def test_a_run_compared_with_itself_has_no_difference():
     old = _minimal_doc()  # x.w already CONTRADICTS: an old failure is no new failure
     cmp = compare_docs(old, copy.deepcopy(old))
-    assert (cmp.verdicts, cmp.observed, cmp.added, cmp.removed, cmp.new_failures) == ([], [], [], [], [])
+    assert (cmp.verdicts, cmp.observed, cmp.added, cmp.removed, cmp.new_failures, cmp.survivors) == ([],) * 6
     assert cmp.exit_status == 0
 
 
@@ -57,6 +58,7 @@ def test_compare_command_exits_nonzero_on_a_new_failure_and_reads_directories(tm
     assert main(["report", "--compare", str(tmp_path / "old"), str(tmp_path / "new.json")]) == 1
     out = capsys.readouterr().out
     assert "NEW FAILURES (1): x.fact" in out and "- x.fact: holds -> CONTRADICTS" in out
+    assert "mutants that newly survive: 1\n- x.fact: transposed" in out
     assert "- x.ineq: 2e-09 -> 8e-09" in out and "- x.new (Lemma E.12)" in out and "- x.slack (Lemma C.13)" in out
     assert main(["report", "--compare", str(tmp_path / "new.json"), str(tmp_path / "new.json")]) == 0
 
