@@ -6,7 +6,8 @@ Steps, each one a function below, in order:
 2. The records: read ``--report-json FILE`` (a report.json or an ``altgrad check --json`` file), or run
    ``python -m proofs_check --quick --json docs/_build/check.json`` (``--only ID ...`` narrows that run). Benchmark runs
    (JSON lines of ``benchmarks/fastpath_bench.py --out``) come from ``benchmarks/RESULTS-*.jsonl`` and ``--bench``.
-3. Generate the data-driven pages into ``docs/_generated/`` (docs/generate.py).
+3. Generate the data-driven pages into ``docs/_generated/`` (docs/generate.py), and the tutorials as executed
+   Jupyter notebooks into ``docs/_generated/notebooks/`` (docs/notebooks.py; the site offers them for download).
 4. ``sphinx-build -W --keep-going -b html docs DIR``: any warning fails the build.
 5. Check the HTML (docs/sitecheck.py): formulas rendered by KaTeX and no raw TeX on the pages that show
    mathematics, nothing loaded from the network, an anchor for every registry entry.
@@ -28,10 +29,12 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))
 
 import generate  # noqa: E402 (docs/ is not a package: its modules are found through sys.path)
+import notebooks  # noqa: E402
 import sitecheck  # noqa: E402
 
 DEFAULT_OUT = DOCS / "_build" / "html"
 KATEX_DIST = DOCS / "node_modules" / "katex" / "dist"
+NOTEBOOKS = generate.GEN / "notebooks"  # git-ignored with the rest of _generated/
 # pages whose formulas must all be rendered (the derivation pages and the pages written in mathematics)
 MATH_PAGES = [
     "index.html",
@@ -98,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, checks in summary["derivation_pages"].items():
         if not checks:
             print(f"build.py: note: derivation page {name} names no registered check", file=sys.stderr)
+    why = notebooks.missing()
+    if why:
+        raise SystemExit(f"build.py: the tutorial notebooks cannot be made: {why}")
+    t3 = time.perf_counter()
+    derivations = [p for p in generate.derivation_files() if notebooks.derivation_term(p)]
+    nbs = notebooks.write_notebooks(NOTEBOOKS, derivations=derivations)
+    (generate.FRAG / "notebooks.md").write_text(notebooks.download_list(nbs), encoding="utf-8")
+    print(f"== notebooks: {len(nbs)} written and executed ({time.perf_counter() - t3:.1f} s)")
     out = Path(args.out).resolve()
     t2 = time.perf_counter()
     sphinx(out)

@@ -52,17 +52,14 @@ napoleon_numpy_docstring = True
 napoleon_google_docstring = True
 
 # --- HTML -----------------------------------------------------------------------------------------------------------
-html_theme = "alabaster"
+# Furo: a full-width reading column with the navigation in a left sidebar that folds away on a narrow screen, a
+# light and a dark scheme. It loads nothing from the network (system fonts; its CSS and JS ship in _static).
+html_theme = "furo"
 html_title = "altgrad"
 html_theme_options = {
-    "description": "Multi-layer transformer gradients, checked statement by statement (arXiv:2408.13233v2)",
-    "fixed_sidebar": True,
-    "page_width": "1320px",
-    "sidebar_width": "240px",
-    "font_family": "system-ui, sans-serif",
-    "head_font_family": "system-ui, sans-serif",
+    "navigation_with_keys": True,
+    "top_of_page_buttons": [],
 }
-html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 html_show_sourcelink = False
 html_copy_source = False
 html_last_updated_fmt = None

@@ -98,6 +98,13 @@ class Entry:
     def verdict(self) -> str:
         return self.record["verdict"] if self.record else "not run in this report"
 
+    @property
+    def expected_word(self) -> str:
+        """The expected status in the verdict vocabulary (holds, trend, wrong as printed, gap, ambiguous)."""
+        from proofs_check.report_doc import expected_word
+
+        return expected_word(self.kind, self.expected)
+
 
 def entries(report: dict[str, Any]) -> list[Entry]:
     """Every registered check, in registry order, with its record from ``report`` (or none)."""
@@ -144,7 +151,9 @@ def catalogue(ents: list[Entry], report: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for e in ents:
-        lines.append(f"| {check_link(e.id, e.label)} | {esc(e.name)} | {e.kind} | {e.expected} | {esc(e.verdict)} |")
+        lines.append(
+            f"| {check_link(e.id, e.label)} | {esc(e.name)} | {e.kind} | {e.expected_word} | {esc(e.verdict)} |"
+        )
     lines += ["", "## Entries", ""]
     for e in ents:
         rec = e.record or {}
@@ -156,7 +165,7 @@ def catalogue(ents: list[Entry], report: dict[str, Any]) -> str:
             "",
             f'<span id="{e.id}"></span>',
             "",
-            f"- id `{e.id}` · kind {e.kind} · expected **{e.expected}** · verdict **{esc(e.verdict)}**",
+            f"- id `{e.id}` · kind {e.kind} · expected **{e.expected_word}** · verdict **{esc(e.verdict)}**",
             f"- observed: {esc(rec.get('figure', 'no record in this report'))}",
             f"- SPEC §3 entries: {spec} · uses: {uses}",
             f"- reproduce: `{rec.get('command', f'altgrad check --only {e.id}')}`"

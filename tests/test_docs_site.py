@@ -184,3 +184,73 @@ def test_a_derivation_page_opened_in_headless_chromium_lays_out_katex_with_its_o
     assert seen["katex"] >= 3 and seen["width"] > 0 and seen["height"] > 0, seen
     assert {"KaTeX_Main", "KaTeX_Math"} <= {f.strip('"') for f in seen["loaded"]}, seen  # fonts from _static/katex
     assert seen["failed"] == 0, seen
+
+
+def test_every_tutorial_and_derivation_is_offered_as_an_executed_notebook(site):
+    notebooks = _load("notebooks")
+    expected = [p.stem for p in notebooks.sources()]
+    expected += [f"derivation_{p.stem}" for p in sorted((DOCS / "derivations").glob("*.md"))
+                 if notebooks.derivation_term(p)]  # fmt: skip
+    offered = {p.stem: p for p in site.glob("_downloads/*/*.ipynb")}
+    assert sorted(offered) == sorted(expected) and len(expected) > 20
+    for name, path in offered.items():
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert code and all(c.get("execution_count") for c in code), f"{name}: not executed"
+        assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"], name
+    page = (site / "getting-started.html").read_text(encoding="utf-8")
+    for name in expected:
+        assert re.search(rf'href="_downloads/[^"]+/{re.escape(name)}\.ipynb"', page), name
+
+
+def test_the_sidebar_names_each_entry_once(site):
+    page = (site / "results.html").read_text(encoding="utf-8")
+    side = page.split('class="sidebar-tree"', 1)[1].split("</nav>", 1)[0]
+    captions = re.findall(r'<span class="caption-text">([^<]+)</span>', side)
+    # the pages themselves (first level), whose names sat next to a caption of the same name before
+    links = [html.unescape(re.sub(r"<[^>]+>", "", t)).strip()
+             for t in re.findall(r'<li class="toctree-l1[^"]*"><a class="[^"]*reference internal"[^>]*>(.*?)</a>', side,
+                                 flags=re.S)]  # fmt: skip
+    names = captions + links
+    assert "Results" in names and len(names) == len(set(names)), names
+
+
+_LAYOUT = """<script>
+window.addEventListener("load", () => {
+  const box = (s) => { const e = document.querySelector(s); if (!e) return null;
+                       const r = e.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top,
+                       width: r.width, visible: getComputedStyle(e).display !== "none" && r.width > 0}; };
+  const out = document.createElement("pre");
+  out.id = "layout";
+  out.textContent = JSON.stringify({ viewport: window.innerWidth, scroll: document.documentElement.scrollWidth,
+    content: box("article"), nav: box(".sidebar-drawer") });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless browser (Debian: apt-get install chromium)")
+@pytest.mark.parametrize("width", [1280, 400])
+def test_the_site_reads_well_at_desktop_and_phone_widths_in_headless_chromium(site, width, tmp_path):
+    page = site / "terms" / "d8.html"
+    probe = page.with_name(f"_layout_{width}.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _LAYOUT + "</body>"), encoding="utf-8")
+    shot = tmp_path / f"d8-{width}.png"
+    base = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            f"--window-size={width},900", "--virtual-time-budget=5000"]  # fmt: skip
+    try:
+        dom = subprocess.run([*base, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        subprocess.run([*base, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    finally:
+        probe.unlink()
+    found = re.search(r'<pre id="layout">([^<]*)</pre>', dom)
+    assert found, "the layout probe did not run"
+    seen = json.loads(html.unescape(found.group(1)))
+    assert shot.is_file() and shot.stat().st_size > 10_000  # a screenshot with something drawn on it
+    assert seen["scroll"] <= seen["viewport"] + 1, seen  # nothing wider than the window
+    if width >= 1280:
+        # navigation beside the text, not stacked above a narrow column
+        assert seen["nav"]["visible"] and seen["nav"]["right"] <= seen["content"]["left"] + 1, seen
+        assert seen["content"]["width"] >= 640, seen
+    else:
+        assert seen["content"]["width"] >= 0.85 * width, seen  # the text takes the phone's width

@@ -26,26 +26,35 @@ def report_dir(tmp_path_factory):
 
 
 def _minimal_doc():
-    """A hand-made report.json document: three records, one of them WRONG-AS-PRINTED, one contradicting."""
+    """A hand-made report.json document: three records, one of them wrong as printed, one contradicting."""
 
-    def rec(id, label, kind, expected, verdict, spec, uses=(), data=None):
+    def rec(id, label, kind, expected, verdict, spec, uses=(), data=None, **result):
         return {"id": id, "label": label, "name": f"statement of {label}", "kind": kind, "expected": expected,
                 "spec": list(spec), "uses": list(uses), "verdict": verdict, "figure": f"figure of {id}",
                 "data": data or {}, "seed": 5, "profile": "quick", "wall_s": 0.25,
-                "command": f"altgrad check --quick --seed 5 --only {id}"}  # fmt: skip
+                "command": f"altgrad check --quick --seed 5 --only {id}", "observed": None, "bound": None,
+                "ratio": None, "precision": None, "counterexample": None, "inherits": [], "illustration": False,
+                "mutants": [], "mutants_killed": [], "mutants_survived": {}, "verified": False, **result}  # fmt: skip
 
     return {
         "schema": rep.SCHEMA_VERSION, "paper": rep.PAPER, "git_sha": None, "git_dirty": None,
         "versions": {"altgrad": "0", "numpy": "1", "sympy": "1", "mpmath": "1", "python": "3.11"},
         "profile": "quick", "seed": 5, "created": "2026-01-01T00:00:00Z",
         "runner": {"kind": "serial", "jobs": 1, "scheduler": None}, "wall_s": 1.5,
-        "coverage": rep.coverage([[24], [78]]),
+        "coverage": rep.coverage([[24], [78]]), "complete": True,
         "records": [
-            rec("x.fact", "Fact C.2", "ID", "OK", "holds", [24]),
-            rec("x.g3", "Lemma G.3", "ID", "WRONG-AS-PRINTED", "wrong as printed", [78], ["x.fact"],
-                {"counterexample": {"seed": 5, "shapes": {"n": 7, "d": 3}, "printed": 0.57}}),
-            rec("x.w", "Weak point W6", "ASYM", "GAP", "CONTRADICTS", [], ["x.g3", "elsewhere.id"],
-                {"series": {"err": {"x": [1, 2, 4], "y": [1e-9, 1e-8, 1e-6], "xlabel": "m", "ylabel": "error"}}}),
+            rec("x.fact", "Fact C.2", "ID", "holds", "holds", [24], mutants=["transposed"],
+                mutants_killed=["transposed"], verified=True, precision="float64"),
+            rec("x.g3", "Lemma G.3", "ID", "wrong as printed", "wrong as printed", [78], ["x.fact"],
+                counterexample={"seed": 5, "shapes": {"n": 7, "d": 3}, "printed": 0.57}, inherits=[43],
+                mutants=["printed", "dropped beta"], mutants_killed=["printed"],
+                mutants_survived={"dropped beta": "figure of the survivor"}),
+            rec("x.w", "Weak point W6", "ASYM", "gap", "CONTRADICTS", [], ["x.g3", "elsewhere.id"],
+                {"series": {"err": {"x": [1, 2, 4], "y": [1e-9, 1e-8, 1e-6], "xlabel": "m", "ylabel": "error"}}},
+                illustration=True),
+            rec("x.ineq", "Lemma E.11", "INEQ", "holds", "holds", [70], observed=2e-9, bound=1e-6, ratio=2e-3),
+            rec("x.slack", "Lemma C.13", "INEQ", "holds", "holds", [35], (),
+                {"slack": {"eps_hat <= bound": 0.94, "delta_f <= 2eps": 0.22}}),
         ],
     }  # fmt: skip
 
@@ -80,7 +89,7 @@ def test_markdown_is_rendered_from_a_hand_made_json_document_alone():
     doc = _minimal_doc()
     assert rep.validate_doc(doc) == []
     md = rep.render_markdown(doc)
-    assert "**2 of 3 checks agree with their expected status; 1 contradict" in md
+    assert "**4 of 5 checks agree with their expected status; 1 contradict" in md
     assert "## Main text" not in md and "## Appendix C: preliminaries on gradient calculation" in md
     assert "## Appendix G: fast computation of the gradient on W_V" in md
     assert rep.OTHER in md  # the weak-point record has no catalogue number
@@ -88,8 +97,57 @@ def test_markdown_is_rendered_from_a_hand_made_json_document_alone():
     assert "Lemma G.3" in errata and '"printed": 0.57' in errata and "Fact C.2" not in errata
     assert "## Disagreements with SPEC and failures" in md and "Weak point W6" in md
     assert "not covered: #1, #2" in md
-    assert "matplotlib" in md and "complete without it" in md  # no pictures given
+    assert 'pip install "altgrad[plots]"' in md and "complete without them" in md  # no pictures given
     assert "| 4 | 1e-06 |" in md  # a series is rendered as a table too
+
+
+def test_the_report_shows_mutants_inherited_errors_precision_and_the_verified_count():
+    md = rep.render_markdown(_minimal_doc())
+    row: dict[str, str] = {}
+    for ln in md.split("## Looseness")[0].splitlines():  # the appendix tables, one row per record
+        if ln.startswith("| "):
+            row.setdefault(ln.split(" | ")[0].lstrip("| "), ln)
+    assert "1/1 killed (transposed)" in row["Fact C.2"] and "float64" in row["Fact C.2"]
+    assert "1/2 killed (printed); survived: dropped beta" in row["Lemma G.3"] and "#43" in row["Lemma G.3"]
+    assert "illustration" in row["Weak point W6"] and "none yet" in row["Lemma E.11"]
+    assert "Counted as verified (agrees, is no illustration, declares mutants and kills every one): **1**" in md
+    assert "illustrations (shown, never counted): 1" in md and "checks without mutants yet: 2" in md
+
+
+def test_the_looseness_table_lists_every_inequality_tightest_first():
+    md = rep.render_markdown(_minimal_doc())
+    table = md.split("## Looseness of the inequalities")[1].split("## Printed vs corrected")[0]
+    ratios = [float(ln.split(" | ")[5]) for ln in table.splitlines() if ln.startswith("| Lemma")]
+    assert ratios == [0.94, 0.22, 0.002]  # two slack entries of C.13, then observed/bound of E.11
+    assert "| Lemma E.11 | `x.ineq` | statement of Lemma E.11 | 2e-09 | 1e-06 | 0.002 | holds |" in table
+
+
+def test_a_schema_2_document_is_upgraded_to_the_one_vocabulary(tmp_path):
+    old = _minimal_doc()
+    old["schema"] = 2
+    del old["complete"]
+    codes = {"holds": "OK", "wrong as printed": "WRONG-AS-PRINTED", "gap": "GAP"}
+    for r in old["records"]:
+        r["expected"] = codes[r["expected"]]
+        for k in ("observed", "bound", "ratio", "precision", "counterexample", "inherits", "illustration", "mutants",
+                  "mutants_killed", "mutants_survived", "verified"):  # fmt: skip
+            del r[k]
+    assert rep.validate_doc(old) != []
+    new = rep.upgrade_doc(old)
+    assert rep.validate_doc(new) == [] and new["schema"] == rep.SCHEMA_VERSION
+    assert [r["expected"] for r in new["records"]] == ["holds", "wrong as printed", "gap", "holds", "holds"]
+    (tmp_path / "report.json").write_text(json.dumps(old))
+    assert main(["report", str(tmp_path)]) == 0
+
+
+def test_expected_and_verdict_share_one_vocabulary_in_a_real_run(report_dir):
+    doc = json.loads((report_dir / "report.json").read_text())
+    assert rep.VERDICTS == ("holds", "trend", "wrong as printed", "gap", "ambiguous", "CONTRADICTS", "ERROR")
+    for r in doc["records"]:
+        assert r["expected"] in rep.AGREE and r["verdict"] == r["expected"]
+        assert isinstance(r["verified"], bool) and isinstance(r["mutants_survived"], dict)
+    md = (report_dir / "report.md").read_text()
+    assert "WRONG-AS-PRINTED" not in md.split("## Summary")[1].split("Verdict and expected status use")[0]
 
 
 def test_markdown_rendering_never_imports_a_check_module(tmp_path):
@@ -114,7 +172,7 @@ def test_dot_graph_names_every_id_once_and_every_edge():
         assert len(re.findall(rf'^  "{re.escape(r["id"])}" \[label=', dot, flags=re.M)) == 1
     edges = re.findall(r'^  "([^"]+)" -> "([^"]+)";$', dot, flags=re.M)
     assert sorted(edges) == sorted((u, r["id"]) for r in doc["records"] for u in r["uses"])
-    assert "fillcolor=red" in dot and "fillcolor=orange" in dot  # coloured by verdict
+    assert f'fillcolor="{rep.COLOURS["CONTRADICTS"]}"' in dot and f'fillcolor="{rep.COLOURS["holds"]}"' in dot
     assert '"elsewhere.id" [label=' in dot and "dashed" in dot  # a dependency that was not run
 
 
@@ -154,7 +212,7 @@ def test_jobs_flag_writes_the_same_report_records(tmp_path, capsys):
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["runner"] == {"kind": "processes", "jobs": 2, "scheduler": None}
     assert [r["id"] for r in doc["records"]] == ["cat.C2.hadamard_lowrank", "cat.F1.kronecker"]
-    assert "[2/2]" in capsys.readouterr().err
+    assert "[2/2]" not in capsys.readouterr().err  # no progress line when stderr is no terminal
 
 
 def test_scheduler_without_dask_installed_is_a_clear_error(monkeypatch, capsys):

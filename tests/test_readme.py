@@ -25,3 +25,20 @@ def test_the_readme_names_the_main_job_and_the_test_command_that_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
     assert "altgrad check --quick" in text and "altgrad check --quick" in ci
     assert "python -m pytest" in text and "python -m pytest" in ci
+
+
+def test_the_readme_sends_no_reader_outside_the_clone_and_its_pages_exist():
+    text = README.read_text()
+    assert "../" not in text  # a clone has no ../shared
+    for page in re.findall(r"`(docs/[\w./-]+)`", text):
+        assert (README.parent / page).exists(), page
+
+
+def test_the_readme_states_the_python_version_and_what_the_optional_parts_need():
+    text = README.read_text()
+    pyproject = (README.parent / "pyproject.toml").read_text()
+    assert 'requires-python = ">=3.11"' in pyproject and "Python 3.11 or later" in text
+    for need in ("node and npm", "Chromium", "matplotlib", "Dask distributed", "Graphviz"):
+        assert need in text, need
+    for extra in re.findall(r'pip install "\.\[(\w+)\]"', text):
+        assert re.search(rf"^{extra} = \[", pyproject, flags=re.M), extra  # every extra named exists
