@@ -29,3 +29,20 @@ def test_a_jax_attention_without_beta_is_caught():
 
     with pytest.raises(OracleFailure, match="is wrong"):
         verify(no_beta, framework="jax", precision="float32", max_examples=25, shrink=False)
+
+
+def test_a_jax_attention_passes_in_float64_inside_the_users_own_x64_scope():
+    scope = getattr(jax, "enable_x64", None)
+    if scope is None:
+        pytest.skip("this jax has no jax.enable_x64 scope")
+    with scope(True):
+        verify(jax_attention, framework="jax", precision="float64", causal=True, max_examples=10)
+
+
+def test_float64_without_x64_is_refused_with_the_setting_to_change():
+    from reference.proptest.runner import adapter
+
+    if jax.config.jax_enable_x64:
+        pytest.skip("x64 is enabled globally in this session")
+    with pytest.raises(ValueError, match="jax_enable_x64"):
+        adapter("jax").precision_name("float64")

@@ -12,7 +12,7 @@ import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in {hidden!r}:
-            raise ImportError(f"No module named {{name!r}} (hidden by the test)")
+            raise ModuleNotFoundError(f"No module named {{name!r}} (hidden by the test)", name=name)
 sys.meta_path.insert(0, Block())
 """
 
