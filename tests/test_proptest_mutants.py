@@ -10,7 +10,7 @@ from reference.proptest import OracleFailure, verify
 from reference.proptest.mutants import MUTANTS, correct_attention
 
 # Every listed bug shows at n <= 4, d <= 2 (a transposed W needs d = 2: a 1x1 W is symmetric; the softmax overflow
-# needs logits > 88.7, reachable at d = 2 with beta = 2 and saturated weights). Two shrink to a local minimum
+# needs logits > 88.7, reachable at d = 2 with beta = 8 and saturated weights). Two shrink to a local minimum
 # instead: with the failing signal left in the last column, hypothesis cannot drop a column without losing the
 # failure (observed: beta_dropped n=2, d=3; no_max_subtraction n=3, d=4). For those we claim no size.
 SMALLEST = dict.fromkeys(MUTANTS, (4, 2)) | {"beta_dropped": (5, 4), "no_max_subtraction": (5, 4)}
@@ -19,7 +19,7 @@ SMALLEST = dict.fromkeys(MUTANTS, (4, 2)) | {"beta_dropped": (5, 4), "no_max_sub
 def _caught(name, shrink):
     mu = MUTANTS[name]
     with pytest.raises(OracleFailure) as e:
-        verify(mu.fn, precision=mu.precision, max_examples=100, shrink=shrink, **mu.cases)
+        verify(mu.fn, precision=mu.precision, shrink=shrink, **mu.cases)  # the default number of examples
     named = e.value.verdict.failing[0].name.removeprefix("layers[0].")
     assert named in mu.wrong, f"{name}: the oracle named {named}, the bug is in {mu.wrong}"
     assert f"field {e.value.verdict.failing[0].name} is wrong" in str(e.value)

@@ -5,7 +5,15 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from hypothesis import settings
+
+
+@pytest.fixture
+def plugin_on(request):
+    if not request.config.pluginmanager.has_plugin("altgrad"):
+        pytest.skip("the altgrad plugin is disabled in this run (-p no:altgrad)")
+
 
 BLOCK = """
 import importlib.abc, sys
@@ -22,7 +30,7 @@ def _python(code: str, hidden: set) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, timeout=120)
 
 
-def test_the_plugin_registers_numeric_profiles_without_loading_one():
+def test_the_plugin_registers_numeric_profiles_without_loading_one(plugin_on):
     ci = settings.get_profile("altgrad-ci")
     assert ci.deadline is None and ci.derandomize and ci.database is None
     assert settings.get_profile("altgrad").deadline is None
@@ -30,7 +38,8 @@ def test_the_plugin_registers_numeric_profiles_without_loading_one():
     assert settings.default.max_examples == 25  # our conftest's profile is still the one in force
 
 
-def test_the_fixture_is_the_public_api(altgrad_oracle):
+def test_the_fixture_is_the_public_api(plugin_on, request):
+    altgrad_oracle = request.getfixturevalue("altgrad_oracle")
     from reference.proptest.mutants import correct_attention
 
     assert altgrad_oracle.verify is not None

@@ -195,7 +195,7 @@ MUTANTS = {
         "float32",
         ALL,
         "exp(S) overflows float32 at S > 88.7",
-        {"beta": 2.0, "regimes": ("saturated",)},
+        {"beta": 8.0, "regimes": ("saturated",)},
     ),
 }
 

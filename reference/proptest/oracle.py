@@ -24,8 +24,10 @@ merged $\partial L/\partial W$), with $\|\cdot\|$ the entrywise max over the fie
   may not). The scale $S_k$ is what the field is built from: for the output the largest $|T_i|$ or
   $|h| = |T W_V|$ of any layer (rows of $f$ sum to one, so $|f h| \le \max |h|$, while the output itself can
   be small through cancellation); for a gradient field the largest entry of the whole gradient (normwise, as
-  :func:`reference.testing.whole_rel_err`), so a field tiny through cancellation ($\partial L/\partial W$ at
-  n = 1, where $P = 0$; near-duplicate tokens) is judged against the scale of the terms that cancelled. This is
+  :func:`reference.testing.whole_rel_err`) or, if larger, the largest summand $\|T_{i-1}\| \|G_i\|$ of
+  $\partial L/\partial W_V = T_{i-1}^\top f^\top G_i$ over the layers. So a field tiny through cancellation
+  ($\partial L/\partial W$ at n = 1, where $P = 0$; near-duplicate tokens; a whole gradient that cancels, e.g.
+  with $W_V = 0$) is judged against the scale of the terms that cancelled, not its own tiny value. This is
   flash-attention's "error of doing any arithmetic on the reference" floor, written out.
 
 Errors are computed exactly enough: ``hp`` is kept as a float64 pair (hi, lo) with hi + lo = hp to ~1e-32, so
@@ -59,7 +61,7 @@ def _evaluate(case: Case, backend: str, dps: int = DPS):
         for k in ("dW_Q", "dW_K", "dW_V", "dW", "dW_g"):
             if getattr(lg, k) is not None:
                 out[f"layers[{i}].{k}"] = getattr(lg, k)
-    return out, tr
+    return out, tr, g
 
 
 def reference_fields(case: Case, backend: str = "float64", dps: int = DPS) -> dict[str, np.ndarray]:
@@ -71,9 +73,17 @@ def reference_fields(case: Case, backend: str = "float64", dps: int = DPS) -> di
     return _evaluate(case, backend, dps)[0]
 
 
-def rounding_scale(tr) -> tuple[float, float]:
-    """(kappa, S_output) of the module docstring from a float64 trace: kappa = m (n + d + sigma)."""
+def rounding_scale(tr, grads) -> tuple[float, float, float]:
+    r"""(kappa, S_output, S_gradient_terms) of the module docstring from the float64 trace and gradients.
+
+    kappa = m (n + d + sigma); S_output = max |h|, |T_i|; S_gradient_terms = max over layers of
+    $\|T_{i-1}\|_\infty \|G_i\|_\infty$, which bounds every product $x_{ki} f_{jk} G_{jc}$ summed in
+    $\partial L/\partial W_V = T^\top f^\top G$ (rows of f are probabilities).
+    """
     n, d = tr.X.shape
+    s_terms = max(
+        float(np.abs(c.T_in).max()) * float(np.abs(lg.G).max()) for c, lg in zip(tr.caches, grads.layers, strict=True)
+    )
     kappa, s_out = 0.0, 0.0
     for c in tr.caches:
         for hc in c.attn.heads:
@@ -82,7 +92,7 @@ def rounding_scale(tr) -> tuple[float, float]:
             kappa = max(kappa, n + d + sigma)
             s_out = max(s_out, float(np.abs(hc.h).max()))
         s_out = max(s_out, float(np.abs(c.T_out).max()))
-    return len(tr.caches) * kappa, s_out
+    return len(tr.caches) * kappa, s_out, s_terms
 
 
 def field_names(case: Case) -> tuple[str, ...]:
@@ -175,11 +185,11 @@ def judge(result, case: Case, precision: str = "float64", dps: int = DPS) -> Ver
     if precision not in UNIT_ROUNDOFF:
         raise ValueError(f"precision: expected one of {tuple(UNIT_ROUNDOFF)}, got {precision!r}")
     user = _normalise(result, case)
-    ref, tr = _evaluate(case, "float64")
+    ref, tr, grads = _evaluate(case, "float64")
     hp = {k: _split(a) for k, a in reference_fields(case, "mpmath", dps).items()}
     u = UNIT_ROUNDOFF[precision]
-    kappa, scale_out = rounding_scale(tr)
-    scale_grad = max(float(np.abs(hi).max()) for k, (hi, _) in hp.items() if k != "output")
+    kappa, scale_out, scale_terms = rounding_scale(tr, grads)
+    scale_grad = max([scale_terms] + [float(np.abs(hi).max()) for k, (hi, _) in hp.items() if k != "output"])
     verdicts = {}
     for k, a in user.items():
         hi, lo = hp[k]
