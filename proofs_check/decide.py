@@ -174,6 +174,80 @@ def judge(claim: Claim, inputs: dict, dps: int = DPS, *, mutant: bool = False) -
     return evaluate(claim, inputs, bk), bk
 
 
+# -- the proof by enclosure (issue 11): the same claim in Arb ball arithmetic, when python-flint is installed ---------
+
+PROVED = "proved by enclosure (Arb)"
+AGREES = "agrees to 50 digits (mpmath)"
+
+
+def _hi(x) -> float:
+    from reference import arb as A
+
+    return A.upper_float(A.to_ball(x))
+
+
+def _max_hi(a) -> float:
+    """A float64 >= max_i |a_i| for balls (an upper bound of the infinity norm)."""
+    from reference import arb as A
+
+    a = np.asarray(a, dtype=object)
+    return max((A.upper_float(abs(A.to_ball(x))) for x in a.flat), default=0.0)
+
+
+def _max_lo(a) -> float:
+    """A float64 <= max_i |a_i| for balls (a lower bound of the infinity norm)."""
+    from reference import arb as A
+
+    a = np.asarray(a, dtype=object)
+    return max((-A.upper_float(-abs(A.to_ball(x)).lower()) for x in a.flat), default=0.0)
+
+
+def enclosed_row(item: tuple, tol_of) -> str:
+    r"""Decide one row rigorously from balls: ``"proved"``, ``"disproved"`` or ``"undecided"`` (fd rows: the latter).
+
+    eq: $\max|a-b| / \max(1, \max|b|) \le \tau$ proved from the upper end of the numerator and the lower end of
+    the denominator; ne: the printed form's relative error $> 10^{-3}$ proved from the opposite ends; le: $a \le b$
+    from a's upper and b's lower end. ``tol_of(kind, cond)`` gives the tolerance (that of the mpmath decision).
+    """
+    from reference import arb as A
+
+    kind, _, a, b = item[:4]
+    cond = item[4] if len(item) == 5 else COND_ID
+    if kind == "fd":
+        return "undecided"  # finite differences are approximations: nothing to enclose
+    if kind == "le":
+        if _hi(a) <= -A.upper_float(-A.to_ball(b).lower()):
+            return "proved"
+        return "disproved" if -A.upper_float(-A.to_ball(a).lower()) > _hi(b) else "undecided"
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    diff = a - b
+    if kind == "eq":
+        tol = tol_of("eq", cond)
+        hi, lo = _max_hi(diff) / max(1.0, _max_lo(b)), _max_lo(diff) / max(1.0, _max_hi(b))
+        return "proved" if hi <= tol else ("disproved" if lo > tol else "undecided")
+    # ne: a printed form is wrong when its relative error exceeds WRONG
+    lo, hi = _max_lo(diff) / _max_hi(b), _max_hi(diff) / max(_max_lo(b), TINY)
+    return "proved" if lo > WRONG else ("disproved" if hi <= WRONG else "undecided")
+
+
+def enclose(claim: Claim, inputs: dict, dps: int = DPS) -> dict[str, str] | None:
+    """Every row of ``claim`` decided from Arb balls (:func:`enclosed_row`); None when python-flint is absent or
+    the claim uses an operation the ball backend does not support (then the mpmath decision stands)."""
+    from reference import arb as A
+
+    if not A.available():
+        return None
+    bk = get_backend("arb", dps)
+    mp = mp_backend(dps)
+    try:
+        with bk.compute():
+            args = {k: bk.asarray(v) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+                    for k, v in inputs.items()}  # fmt: skip
+            return {it[1]: enclosed_row(it, lambda kind, cond: tolerance(kind, mp, cond)) for it in claim(bk, **args)}
+    except (TypeError, ValueError, AttributeError, ArithmeticError, NotImplementedError):
+        return None
+
+
 def _listable(v: Any) -> Any:
     if isinstance(v, np.ndarray):
         return v.tolist() if v.size <= 400 else f"array {v.shape}"
@@ -210,6 +284,25 @@ def decide(claim: Claim, cases: list[dict], *, ctx: Context | None = None, note:
             counterexample = {"case": k, "seed": None if ctx is None else ctx.seed, "errors": refuted,
                               "precision": precision_name(bk),
                               "inputs": {key: _listable(v) for key, v in inputs.items()}}  # fmt: skip
+    proof = None
+    if ctx is None or ctx.mutant is None:  # the statement's own verdict: prove it where balls can
+        status: dict[str, str] = {}
+        for inputs in cases:
+            enc = enclose(claim, inputs)
+            if enc is None:
+                status = {}
+                break
+            for name, st in enc.items():
+                status[name] = "disproved" if "disproved" in (st, status.get(name)) else (
+                    "undecided" if "undecided" in (st, status.get(name)) else "proved")  # fmt: skip
+        for name, st in status.items():
+            if st == "disproved" and name in worst:  # the rigorous answer overrides a rounded one
+                worst[name].holds = False
+        decidable = {n: st for n, st in status.items() if worst.get(n) is not None and worst[n].kind != "fd"}
+        if decidable and all(st == "proved" for st in decidable.values()):
+            proof = PROVED
+        elif decidable:
+            proof = AGREES
     ok = all(r.holds for r in worst.values())
     decided = next((s for s in systems if s.startswith("mpmath")), "float64")
     fig = "; ".join(f"{r.name} {r.value:.1e}{'' if r.holds else ' FAILS'}" for r in worst.values())
@@ -219,6 +312,11 @@ def decide(claim: Claim, cases: list[dict], *, ctx: Context | None = None, note:
         "precision_that_decided": decided,
         "per_case": per_case,
     }
+    if proof is not None:
+        out["proof"] = proof
+        if proof == PROVED:
+            decided = f"{decided}; {PROVED}"
+            fig += " [proved by enclosure]"
     slack = {r.name: r.value for r in worst.values() if r.kind == "le"}
     if slack:
         out["slack"] = slack

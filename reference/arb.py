@@ -292,9 +292,6 @@ class ArbBackend(Backend):
             finally:
                 flint.ctx.prec = old
 
-    def precision(self):  # the legacy name of the scope
-        return self.compute()
-
     def asarray(self, a: Any) -> np.ndarray:
         return as_arb_array(a)
 

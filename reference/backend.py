@@ -94,20 +94,10 @@ class Backend:
     def is_mp(self) -> bool:
         return self.name == "mpmath"
 
-    @contextlib.contextmanager
-    def precision(self) -> Iterator[None]:
-        """Deprecated compatibility scope for callers outside this package; nothing in reference/ calls it.
-
-        The backend's numbers never need it (their precision lives in ``self.ctx``). It still enters
-        ``mpmath.workdps(dps)`` for legacy callers that build *global* mpf numbers inside it (proofs_check's
-        ``ref.D1.entrywise`` builds ``beta`` and ``eta`` with ``mpmath.mpf``): that part sets the process-global
-        precision and is not thread-safe. Once no caller builds global mpf numbers it becomes a no-op.
-        """
-        if self.is_mp:
-            with mpmath.workdps(self.dps):
-                yield
-        else:
-            yield
+    def precision(self):
+        """The former name of :meth:`compute`, kept for callers outside this package. It never touches mpmath's
+        global context: an mpmath backend's numbers carry their precision in ``self.ctx``."""
+        return self.compute()
 
     @contextlib.contextmanager
     def compute(self) -> Iterator[None]:
