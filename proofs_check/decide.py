@@ -6,17 +6,13 @@ A **claim** is a function ``claim(bk, **inputs) -> list of rows``; it is written
 systems (``bk`` is a :class:`reference.backend.Backend`). A row is a tuple ``(kind, name, a, b)`` or
 ``(kind, name, a, b, cond)``:
 
-========  ============================================================  =====================================
-kind      holds when                                                    ``value`` reported
-========  ============================================================  =====================================
-``eq``    $\|a - b\|_\infty \le \tau\,\max(1, \|b\|_\infty)$             that relative error
-``fd``    $\|a - b\|_\infty / \|b\|_\infty \le \tau_{FD}$ (b = finite      that relative error
-          differences)
-``le``    $a \le b + 2\tau \max(|a|, |b|)$ (a scalar inequality,        the slack $a / b$
-          up to the rounding of both sides)
-``ne``    $\|a - b\|_\infty / \|b\|_\infty > 10^{-3}$ (a printed form      that relative error
-          must fail; only mpmath may decide it)
-========  ============================================================  =====================================
+* ``eq`` holds when $\|a - b\|_\infty \le \tau\,\max(1, \|b\|_\infty)$; ``value`` is that relative error.
+* ``fd`` holds when $\|a - b\|_\infty / \|b\|_\infty \le \tau_{FD}$ (b = finite differences); ``value`` is that
+  relative error.
+* ``le`` holds when $a \le b + 2\tau \max(|a|, |b|)$ (a scalar inequality, up to the rounding of both sides);
+  ``value`` is the slack $a / b$.
+* ``ne`` holds when $\|a - b\|_\infty / \|b\|_\infty > 10^{-3}$ (a printed form must fail; only mpmath may decide
+  it); ``value`` is that relative error.
 
 Deciding (:func:`judge`): every row is evaluated in float64. When all rows hold and none is ``ne``, float64 decides.
 Otherwise the **whole claim** is recomputed in mpmath at :data:`DPS` digits from the same float64 inputs (each float64

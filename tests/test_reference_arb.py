@@ -159,3 +159,17 @@ def test_arb_computations_in_threads_are_identical_to_sequential_ones():
             fm = ex.submit(run_mp)
             assert all(f.result() == seq[dps] for dps, f in futs)
             assert fm.result() == seq_mp
+
+
+def test_the_python_examples_of_the_enclosures_page_run_and_prove_what_they_say():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "enclosures.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) == 2
+    ns: dict = {}
+    for b in blocks:
+        exec(compile(b, str(page), "exec"), ns)  # noqa: S102 - our own documentation
+    assert ns["arb"].radii(ns["grads"].dX).max() < 1e-35
+    assert ns["c"].proved and not ns["c"].disproved
