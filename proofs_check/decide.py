@@ -174,6 +174,7 @@ def judge(claim: Claim, inputs: dict, dps: int = DPS, *, mutant: bool = False) -
 
 PROVED = "proved by enclosure (Arb)"
 AGREES = "agrees to 50 digits (mpmath)"
+REFUTED = "printed form refuted by enclosure (Arb)"
 
 
 def _hi(x) -> float:
@@ -294,10 +295,11 @@ def decide(claim: Claim, cases: list[dict], *, ctx: Context | None = None, note:
         for name, st in status.items():
             if st == "disproved" and name in worst:  # the rigorous answer overrides a rounded one
                 worst[name].holds = False
-        decidable = {n: st for n, st in status.items() if worst.get(n) is not None and worst[n].kind != "fd"}
-        if decidable and all(st == "proved" for st in decidable.values()):
-            proof = PROVED
-        elif decidable:
+        if status and all(st == "proved" for st in status.values()):
+            proof = PROVED  # every row, finite-difference rows included, is decided by the balls
+        elif any(st == "proved" and worst.get(n) is not None and worst[n].kind == "ne" for n, st in status.items()):
+            proof = REFUTED  # the printed form is proved wrong; the rest agrees to 50 digits or with FD
+        elif status:
             proof = AGREES
     ok = all(r.holds for r in worst.values())
     decided = next((s for s in systems if s.startswith("mpmath")), "float64")
@@ -310,9 +312,9 @@ def decide(claim: Claim, cases: list[dict], *, ctx: Context | None = None, note:
     }
     if proof is not None:
         out["proof"] = proof
-        if proof == PROVED:
-            decided = f"{decided}; {PROVED}"
-            fig += " [proved by enclosure]"
+        if proof in (PROVED, REFUTED):
+            decided = f"{decided}; {proof}"
+            fig += f" [{proof}]"
     slack = {r.name: r.value for r in worst.values() if r.kind == "le"}
     if slack:
         out["slack"] = slack

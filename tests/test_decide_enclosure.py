@@ -47,3 +47,13 @@ def test_a_printed_form_that_fails_is_proved_wrong_by_enclosure():
 def test_finite_difference_rows_are_never_claimed_as_proved():
     z = np.ones((2, 2))
     assert decide.enclose(lambda bk, z: [("fd", "d", z, z)], {"z": z}) == {"d": "undecided"}
+
+
+def test_a_check_with_a_finite_difference_row_is_only_refuted_never_proved_as_a_whole():
+    z = np.random.default_rng(1).uniform(-2, 2, (3, 4))
+
+    def claim(bk, z):
+        return [("ne", "axis", softmax(z.T, bk).T, softmax(z, bk)), ("fd", "vs FD", z, z)]
+
+    res = decide.decide(claim, [{"z": z}])
+    assert res.ok and res.data["proof"] == decide.REFUTED and decide.PROVED not in res.precision

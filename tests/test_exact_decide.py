@@ -40,7 +40,7 @@ def test_an_inequality_that_holds_reports_its_two_sides_as_observed_and_bound():
         return [("le", "x/4 <= x", x[0] / 4, x[0]), ("le", "x/2 <= x", x[0] / 2, x[0])]
 
     res = dc.decide(claim, [{"x": np.array([2.0])}])
-    assert res.ok and res.precision == "float64" and (res.observed, res.bound) == (1.0, 2.0)
+    assert res.ok and res.precision.split(";")[0] == "float64" and (res.observed, res.bound) == (1.0, 2.0)
 
 
 def test_a_refuted_printed_form_stores_a_replayable_counterexample():
@@ -48,7 +48,7 @@ def test_a_refuted_printed_form_stores_a_replayable_counterexample():
         return [("ne", "printed 2x vs x", 2 * x, x), ("eq", "corrected x vs x", x, x)]
 
     res = dc.decide(claim, [{"x": np.array([0.5, 1.5])}])
-    assert res.ok and res.precision == "mpmath dps=50"
+    assert res.ok and res.precision.split(";")[0] == "mpmath dps=50"
     assert res.counterexample["inputs"]["x"] == [0.5, 1.5] and res.counterexample["errors"]["printed 2x vs x"] == 1
 
 
@@ -76,4 +76,4 @@ def test_the_re_decision_leaves_the_global_mpmath_precision_alone():
         return [("eq", "(x + 1) - x = 1", (x + 1) - x, bk.ones(x.shape))]
 
     res = dc.decide(claim, [{"x": np.array([1e17])}])
-    assert res.ok and res.precision == "mpmath dps=50" and mpmath.mp.dps == before
+    assert res.ok and res.precision.split(";")[0] == "mpmath dps=50" and mpmath.mp.dps == before
