@@ -98,7 +98,7 @@ def _prove_field(fast: np.ndarray, exact: np.ndarray, bound: np.ndarray) -> Fiel
         hi, lo = diff.upper(), diff.lower()
         if hi <= b:
             out.proved += 1
-            out.margin = min(out.margin, _down(b - hi))
+            out.margin = min(out.margin, A.lower_float(b - hi))
         elif lo > b:
             out.disproved.append(tuple(int(i) for i in idx))
         else:
@@ -110,16 +110,6 @@ def _prove_field(fast: np.ndarray, exact: np.ndarray, bound: np.ndarray) -> Fiel
         if scale > 0:
             out.max_rel_radius = max(out.max_rel_radius, A.upper_float(ball.rad()) / scale)
     return out
-
-
-def _down(x) -> float:
-    """Largest float64 <= the lower end of Arb number ``x`` (rigorous downward rounding)."""
-    flint = A.flint_module()
-    lo = x.lower() if isinstance(x, flint.arb) else flint.arb(x)
-    f = float(lo)
-    while math.isfinite(f) and flint.arb(f) > lo:
-        f = math.nextafter(f, -math.inf)
-    return f
 
 
 def certify_fast(X, layers, dL_dout, *, eps=1e-8, dps: int = 30, **cfg) -> Certification:

@@ -177,12 +177,6 @@ AGREES = "agrees to 50 digits (mpmath)"
 REFUTED = "printed form refuted by enclosure (Arb)"
 
 
-def _hi(x) -> float:
-    from reference import arb as A
-
-    return A.upper_float(A.to_ball(x))
-
-
 def _max_hi(a) -> float:
     """A float64 >= max_i |a_i| for balls (an upper bound of the infinity norm)."""
     from reference import arb as A
@@ -196,7 +190,7 @@ def _max_lo(a) -> float:
     from reference import arb as A
 
     a = np.asarray(a, dtype=object)
-    return max((-A.upper_float(-abs(A.to_ball(x)).lower()) for x in a.flat), default=0.0)
+    return max((A.lower_float(abs(A.to_ball(x))) for x in a.flat), default=0.0)
 
 
 def enclosed_row(item: tuple, tol_of) -> str:
@@ -213,9 +207,9 @@ def enclosed_row(item: tuple, tol_of) -> str:
     if kind == "fd":
         return "undecided"  # finite differences are approximations: nothing to enclose
     if kind == "le":
-        if _hi(a) <= -A.upper_float(-A.to_ball(b).lower()):
+        if A.upper_float(a) <= A.lower_float(b):
             return "proved"
-        return "disproved" if -A.upper_float(-A.to_ball(a).lower()) > _hi(b) else "undecided"
+        return "disproved" if A.lower_float(a) > A.upper_float(b) else "undecided"
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
     diff = a - b
     if kind == "eq":

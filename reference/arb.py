@@ -93,6 +93,10 @@ def to_ball(x: Any):
         return flint.arb(int(x))
     if isinstance(x, int | np.integer):
         return flint.arb(int(x))
+    if not isinstance(x, float | np.floating):
+        raise TypeError(f"to_ball: expected a float, int, mpmath mpf or flint arb, got {type(x).__name__}")
+    if math.isnan(x):
+        raise ValueError("to_ball: got NaN, which no ball represents")
     return flint.arb(float(x))  # float64 is exact in a ball
 
 
@@ -370,7 +374,13 @@ def contains(a: Any, value: Any) -> np.ndarray:
     the mantissa). Shapes broadcast.
     """
     flint = flint_module()
-    a_b, v_b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(value, dtype=object))
+    a, value = np.asarray(a, dtype=object), np.asarray(value, dtype=object)
+    try:
+        a_b, v_b = np.broadcast_arrays(a, value)
+    except ValueError:
+        raise ValueError(
+            f"contains: expected value broadcastable to the balls' shape {a.shape}, got {value.shape}"
+        ) from None
     out = np.empty(a_b.shape, dtype=bool)
     with _LOCK:
         old = flint.ctx.prec
@@ -402,6 +412,11 @@ def upper_float(x) -> float:
     return _up(to_ball(x).upper())
 
 
+def lower_float(x) -> float:
+    """The largest float64 <= the lower end of ball ``x`` (rigorous downward rounding)."""
+    return -_up((-to_ball(x)).upper())
+
+
 __all__ = [
     "INSTALL_HINT",
     "ArbArray",
@@ -413,6 +428,7 @@ __all__ = [
     "midpoints",
     "radii",
     "rel_radii",
+    "lower_float",
     "to_ball",
     "upper_float",
 ]

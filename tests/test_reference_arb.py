@@ -173,3 +173,12 @@ def test_the_python_examples_of_the_enclosures_page_run_and_prove_what_they_say(
         exec(compile(b, str(page), "exec"), ns)  # noqa: S102 - our own documentation
     assert ns["arb"].radii(ns["grads"].dX).max() < 1e-35
     assert ns["c"].proved and not ns["c"].disproved
+
+
+def test_bad_input_to_the_ball_helpers_names_the_argument_and_what_was_expected():
+    with pytest.raises(TypeError, match="to_ball: expected a float"):
+        A.to_ball("1.5")
+    with pytest.raises(ValueError, match="NaN"):
+        A.to_ball(float("nan"))
+    with pytest.raises(ValueError, match=r"contains: expected value broadcastable .*\(2, 3\)"):
+        A.contains(A.as_arb_array(np.zeros((2, 3))), np.zeros((4,)))
