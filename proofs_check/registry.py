@@ -43,10 +43,24 @@ import numpy as np
 KINDS = ("DEF", "ID", "INEQ", "ASYM", "ALG")
 STATUSES = ("OK", "WRONG-AS-PRINTED", "GAP", "AMBIG")
 
-# verdict words for a check that agrees with its expected status (kind ASYM reports a trend)
+# verdict words for a check that agrees with its expected status (kind ASYM reports a trend): expected_word
 _AGREE = {"OK": "holds", "WRONG-AS-PRINTED": "wrong as printed", "GAP": "gap", "AMBIG": "ambiguous"}
 CONTRADICTS = "CONTRADICTS"
 ERROR = "ERROR"
+
+
+def expected_word(status: str, kind: str | None = None) -> str:
+    """The verdict word of a check that agrees with its SPEC §3 ``status``: ``"holds"``, ``"wrong as printed"``,
+    ``"gap"``, ``"ambiguous"``; ``"trend"`` for a check of ``kind`` ASYM expected OK (it reports a fitted trend).
+
+    The one home of this vocabulary (:func:`verdict_for`, the report and the CLI use it). Raises ValueError for a
+    status outside :data:`STATUSES` or a kind outside :data:`KINDS`.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"status: expected one of {STATUSES}, got {status!r}")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind: expected None or one of {KINDS}, got {kind!r}")
+    return "trend" if kind == "ASYM" and status == "OK" else _AGREE[status]
 
 
 @dataclass(frozen=True)
@@ -189,7 +203,7 @@ class Record:
 def verdict_for(chk: Check, ok: bool) -> str:
     if not ok:
         return CONTRADICTS
-    return "trend" if chk.kind == "ASYM" and chk.expected == "OK" else _AGREE[chk.expected]
+    return expected_word(chk.expected, chk.kind)
 
 
 def run_mutant(chk: Check, ctx: Context, name: str) -> tuple[bool, str]:
@@ -311,20 +325,22 @@ def _progress(k: int, total: int, rec: Record, stream) -> None:
 
 
 def run_many(checks: Sequence[Check], ctx: Context, *, jobs: int = 1, scheduler: str | None = None,
-             progress=STDERR) -> list[Record]:  # fmt: skip
+             progress=STDERR, on_record: Callable[[Record], Any] | None = None) -> list[Record]:  # fmt: skip
     """Run ``checks`` and return their records **in the order given**, whatever order they finish in.
 
     ``jobs > 1``: a ``ProcessPoolExecutor`` of ``jobs`` spawned processes on this machine. ``scheduler``: the
     address of a Dask distributed scheduler (optional extra ``altgrad[dask]``; its workers need altgrad
     installed). Every check runs with the same seed and profile as in a serial run, so the records are identical
     apart from ``wall_s`` (and the timings inside [ASYM] figures). Progress goes to ``progress`` (a text stream,
-    stderr by default, None for silence).
+    stderr by default, None for silence). ``on_record`` is called with each :class:`Record` as soon as its check
+    (and its mutants) finished, in the order they finish (the order given when serial); the returned list is
+    unaffected by what it does, and an exception it raises stops the run.
     """
     checks = list(checks)
     total = len(checks)
     progress = sys.stderr if progress == STDERR else progress
     if scheduler:
-        return _run_dask(checks, ctx, scheduler, progress)
+        return _run_dask(checks, ctx, scheduler, progress, on_record)
     if jobs <= 1 or total <= 1:
         out = []
         for k, chk in enumerate(checks, 1):
@@ -334,6 +350,8 @@ def run_many(checks: Sequence[Check], ctx: Context, *, jobs: int = 1, scheduler:
             if progress is not None and rec.wall_s > 3:
                 print(f"    {rec.verdict} in {rec.wall_s:.1f} s", file=progress, flush=True)
             out.append(rec)
+            if on_record is not None:
+                on_record(rec)
         return out
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -348,10 +366,12 @@ def run_many(checks: Sequence[Check], ctx: Context, *, jobs: int = 1, scheduler:
             rec = fut.result()
             results[futs[fut]] = rec
             _progress(k, total, rec, progress)
+            if on_record is not None:
+                on_record(rec)
     return [results[c.id] for c in checks]
 
 
-def _run_dask(checks: list[Check], ctx: Context, scheduler: str, progress) -> list[Record]:
+def _run_dask(checks: list[Check], ctx: Context, scheduler: str, progress, on_record=None) -> list[Record]:
     try:
         from distributed import Client, as_completed
     except ImportError as exc:
@@ -367,4 +387,6 @@ def _run_dask(checks: list[Check], ctx: Context, scheduler: str, progress) -> li
             rec = fut.result()
             results[names[fut.key]] = rec
             _progress(k, len(checks), rec, progress)
+            if on_record is not None:
+                on_record(rec)
     return [results[c.id] for c in checks]

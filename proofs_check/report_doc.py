@@ -40,7 +40,6 @@ import platform
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -56,11 +55,12 @@ CONTRADICTS, ERROR = reg.CONTRADICTS, reg.ERROR
 def expected_word(kind: str, status: str) -> str:
     """The verdict word of a check of ``kind`` that agrees with its SPEC §3 ``status`` (OK/WRONG-AS-PRINTED/GAP/AMBIG).
 
-    The mapping itself is the registry's (:func:`proofs_check.registry.verdict_for`); a word is returned unchanged.
+    The mapping itself is the registry's (:func:`proofs_check.registry.expected_word`); a word (a schema-2 or -3
+    document's ``expected``) is returned unchanged, and so is a status with an unknown kind.
     """
     if status not in reg.STATUSES:
         return status
-    return reg.verdict_for(SimpleNamespace(kind=kind, expected=status), True)
+    return reg.expected_word(status, kind if kind in reg.KINDS else None)
 
 
 def _agree_words() -> tuple[str, ...]:

@@ -84,3 +84,27 @@ def test_list_prints_every_check(capsys, registry):
     assert main(["check", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(cid in out for cid in registry)
+
+
+def test_expected_word_names_the_verdict_of_each_status_and_trend_for_asym_ok():
+    assert reg.expected_word("OK") == "holds" and reg.expected_word("OK", "ID") == "holds"
+    assert reg.expected_word("OK", "ASYM") == "trend" and reg.expected_word("GAP", "ASYM") == "gap"
+    assert reg.expected_word("WRONG-AS-PRINTED") == "wrong as printed" and reg.expected_word("AMBIG") == "ambiguous"
+    for status in reg.STATUSES:  # the one vocabulary: an agreeing check's verdict is its expected word
+        chk = reg.Check("x", "X 1", "x", "INEQ", status, (), (), lambda ctx: reg.Result(True, ""), __name__)
+        assert reg.verdict_for(chk, True) == reg.expected_word(status, "INEQ")
+    with pytest.raises(ValueError, match="status"):
+        reg.expected_word("holds")
+    with pytest.raises(ValueError, match="kind"):
+        reg.expected_word("OK", "THEOREM")
+
+
+def test_run_many_calls_on_record_once_per_finished_record_in_order():
+    def make(cid, ok):
+        return reg.Check(cid, "X 1", cid, "ID", "OK", (), (), lambda ctx: reg.Result(ok, cid), __name__)
+
+    chosen = [make("a", True), make("b", False), make("c", True)]
+    seen = []
+    out = reg.run_many(chosen, reg.Context(), progress=None, on_record=seen.append)
+    assert [r.id for r in seen] == ["a", "b", "c"] and seen == out
+    assert [r.verdict for r in seen] == ["holds", "CONTRADICTS", "holds"]

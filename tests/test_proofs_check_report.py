@@ -194,7 +194,9 @@ def test_two_processes_give_the_same_records_as_a_serial_run():
     chosen = [registry[c] for c in SMALL]
     ctx = reg.Context(quick=True, seed=11)
     serial = reg.run_many(chosen, ctx, progress=None)
-    parallel = reg.run_many(chosen, ctx, jobs=2, progress=None)
+    finished = []
+    parallel = reg.run_many(chosen, ctx, jobs=2, progress=None, on_record=finished.append)
+    assert sorted(r.id for r in finished) == sorted(SMALL)  # once per record, in the order they finish
 
     def strip(r):
         d = asdict(r)
