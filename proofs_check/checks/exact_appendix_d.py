@@ -6,11 +6,12 @@ from Lemma D.1 (#43) is recorded in ``inherits``. So D.3–D.7, which only re-in
 hold (the corrected $B_k^*$ are shown beside them), while D.8, which concludes an equality about the derivative, is
 wrong as printed.
 
-The printed scalars C1..C8 (Lemma D.1) and matrices B2..B8 (Lemmas D.3–D.7) are written out below *as printed*
-(β = 1, the appendices' convention); they are not gradients. Every corrected quantity comes from the reference:
-with the unit upstream gradient $G = e_{i_0} e_{j_0}^\top$ the reference's corrected term $D_k$ is exactly the
-corrected $B_k^*$ (embedded in row $i_0$ for $k \in \{2, 4\}$), and its $\partial L/\partial X$ is the Jacobian row
-$\partial s_{i_0 j_0}/\partial X$. Central differences use the forward model only.
+The printed scalars C1..C8 (Lemma D.1), matrices B2..B8 (Lemmas D.3–D.7) and the slice of D.8 come *as printed*
+(β = 1, the appendices' convention) from :mod:`reference.printed`; they are not gradients. Every corrected
+quantity comes from the reference: with the unit upstream gradient $G = e_{i_0} e_{j_0}^\top$ the reference's
+corrected term $D_k$ is exactly the corrected $B_k^*$ (embedded in row $i_0$ for $k \in \{2, 4\}$), and its
+$\partial L/\partial X$ is the Jacobian row $\partial s_{i_0 j_0}/\partial X$. Central differences use the forward
+model only.
 
 Shape legend: n tokens, d width; (i0, j0) the entry of s; (i1, j1) the entry of X.
 """
@@ -24,60 +25,9 @@ from proofs_check.decide import decide
 from proofs_check.registry import Context, Result, check
 from reference.attention import head_forward, head_vjp
 from reference.backend import Backend
+from reference.printed import B_as_printed, C_as_printed, embed_row, jacobian_row_as_printed, slice_as_printed
 
 TERMS = {"B6": "D6", "B7": "D7", "B8": "D8", "B2": "D2", "B4": "D4"}  # matrix view -> the reference's term
-
-
-def printed_C(bk: Backend, c, i0: int, j0: int) -> dict:
-    r"""Lemma D.1 as printed, for fixed $(i_0, j_0)$: C6, C7, C8 for every row $i_1$ (n×d), C2, C4 (d-vectors);
-    Part 1 ($i_1 = i_0$) is C1+C2+C3+C4+C5, where C1, C3, C5 coincide with C6, C7, C8 at $i_1 = i_0$."""
-    X, W, WV, f, h, s = c.X, c.W, c.W_V, c.f, c.h, c.s
-    n, d = X.shape
-    XW, XWt = X @ W, X @ W.T  # (n, d) each
-    out = {k: bk.zeros((n, d)) for k in ("C6", "C7", "C8")} | {k: bk.zeros((d,)) for k in ("C2", "C4")}
-    for i1, j1 in np.ndindex(n, d):
-        out["C6"][i1, j1] = -s[i0, j0] * f[i1, i0] * XWt[i0, j1]  # <W_{j1,*}, X_{i0,*}> = (X W^T)_{i0,j1}
-        out["C7"][i1, j1] = f[i1, i0] * h[i1, j0] * XWt[i0, j1]
-        out["C8"][i1, j1] = f[i1, i0] * WV[j1, j0]
-    for j1 in range(d):
-        out["C2"][j1] = -s[i0, j0] * (f[i0] @ XW[:, j1])
-        out["C4"][j1] = (f[i0] * XW[:, j1]) @ h[:, j0]
-    return out
-
-
-def printed_jacobian_row(bk: Backend, c, i0: int, j0: int) -> np.ndarray:
-    """Lemma D.1 as printed, assembled: Part 1 on row i0, Part 2 (C6+C7+C8) on the other rows. (n, d)."""
-    C = printed_C(bk, c, i0, j0)
-    J = C["C6"] + C["C7"] + C["C8"]  # (n, d)
-    J[i0] = J[i0] + C["C2"] + C["C4"]
-    return J
-
-
-def printed_B(c, i0: int, j0: int, transposed_view: bool = False) -> dict:
-    r"""Lemmas D.3–D.7 as printed: $B_6 = -s_{i_0j_0} f_{*,i_0}(W X_{i_0,*})^\top$, $B_7 = (f_{*,i_0}\odot h_{*,j_0})
-    (W X_{i_0,*})^\top$, $B_8 = f_{*,i_0}((W_V)_{*,j_0})^\top$ (n×d); $B_2 = -s_{i_0j_0} W^\top X^\top f_{i_0,*}$,
-    $B_4 = W^\top X^\top (f_{i_0,*}\odot h_{*,j_0})$ (d). ``transposed_view``: the mutant that reads $f_{*,i_0}$ as
-    the row $f_{i_0,*}$ and $W^\top$ as W."""
-    X, W, WV, f, h, s = c.X, c.W, c.W_V, c.f, c.h, c.s
-    col = f[i0] if transposed_view else f[:, i0]  # (n,)
-    Wt = W if transposed_view else W.T
-    Wx = W @ X[i0]  # (d,)
-    return {
-        "B6": -s[i0, j0] * np.outer(col, Wx),
-        "B7": np.outer(col * h[:, j0], Wx),
-        "B8": np.outer(col, WV[:, j0]),
-        "B2": -s[i0, j0] * (Wt @ (X.T @ f[i0])),
-        "B4": Wt @ (X.T @ (f[i0] * h[:, j0])),
-    }
-
-
-def embed(bk: Backend, B, n: int, i0: int):
-    r"""A d-vector B placed in row i0 of an n×d zero matrix ($e_{i_0} B^\top$); an n×d B unchanged."""
-    if B.ndim == 2:
-        return B
-    out = bk.zeros((n, B.shape[0]))
-    out[i0] = B
-    return out
 
 
 def unit_grads(bk: Backend, c, i0: int, j0: int):
@@ -110,7 +60,7 @@ def check_D1(ctx: Context) -> Result:
     def claim(bk, X, W, WV, G, i0, j0):
         c = head_forward(X, W, WV, bk.scalar(1), False, bk)
         fd = jac_fd(bk, lambda Y: head_forward(Y, W, WV, bk.scalar(1), False, bk).s[i0, j0], X)  # (n, d)
-        corr, prn = unit_grads(bk, c, i0, j0).dX, printed_jacobian_row(bk, c, i0, j0)
+        corr, prn = unit_grads(bk, c, i0, j0).dX, jacobian_row_as_printed(c, i0, j0, bk)
         if ctx.mutated("printed_replaced_by_corrected"):
             prn = corr
         if ctx.mutated("corrected_replaced_by_printed"):
@@ -128,13 +78,13 @@ def check_matrix_view(ctx: Context, term: str, salt: int) -> Result:
 
     def claim(bk, X, W, WV, G, i0, j0):
         c = head_forward(X, W, WV, bk.scalar(1), False, bk)
-        B = printed_B(c, i0, j0, transposed_view=ctx.mutated("transposed_view"))[term]
-        C = printed_C(bk, c, i0, j0)["C" + term[1]]
+        B = B_as_printed(c, i0, j0, transposed_view=ctx.mutated("transposed_view"))[term]
+        C = C_as_printed(c, i0, j0, bk)["C" + term[1]]
         if not bk.is_mp:
             from reference.compare import rel_err
 
             corrected = unit_grads(bk, c, i0, j0).terms[TERMS[term]]
-            beside.append(float(rel_err(embed(bk, B, X.shape[0], i0), corrected)))
+            beside.append(float(rel_err(embed_row(B, X.shape[0], i0, bk), corrected)))
         return [("eq", f"printed {term} = printed C{term[1]} re-indexed", B, C)]
 
     res = decide(claim, cases, ctx=ctx, note="(i0, j0) random, beta=1, non-symmetric W")
@@ -189,12 +139,6 @@ def check_D7(ctx: Context) -> Result:
     return check_matrix_view(ctx, "B4", 124)
 
 
-def printed_slice(bk: Backend, c, i0: int, j0: int):
-    """Lemma D.8 as printed: B6 + B7 + B8 + e_i0 (B2 + B4)^T for fixed (i0, j0). (n, d)."""
-    B = printed_B(c, i0, j0)
-    return B["B6"] + B["B7"] + B["B8"] + embed(bk, B["B2"] + B["B4"], c.X.shape[0], i0)
-
-
 @check(id="cat.D8.slice", label="Lemma D.8", name="G(i0,j0) ds_{i0,j0}/dX = G(i0,j0)(B6+B7+B8+e_i0(B2+B4)^T)",
        kind="ID", expected="WRONG-AS-PRINTED", spec=(50,), inherits=(43,),
        uses=("cat.D3.B6", "cat.D4.B7", "cat.D5.B8", "cat.D6.B2", "cat.D7.B4"), mutants=PRINTED_MUTANTS)  # fmt: skip
@@ -215,7 +159,7 @@ def check_D8(ctx: Context) -> Result:
         prn, corr, fd, parts = [], [], [], []
         for i0, j0 in np.ndindex(n, d):
             g = G[i0, j0]
-            p, q = g * printed_slice(bk, c, i0, j0), g * unit_grads(bk, c, i0, j0).dX
+            p, q = g * slice_as_printed(c, i0, j0, bk), g * unit_grads(bk, c, i0, j0).dX
             if ctx.mutated("printed_replaced_by_corrected"):
                 p = q
             if ctx.mutated("corrected_replaced_by_printed"):
@@ -223,7 +167,7 @@ def check_D8(ctx: Context) -> Result:
             prn.append(p)
             corr.append(q)
             fd.append(g * J[i0, j0])
-            parts.append(g * printed_jacobian_row(bk, c, i0, j0))
+            parts.append(g * jacobian_row_as_printed(c, i0, j0, bk))
         prn, corr, fd = np.stack(prn), np.stack(corr), np.stack(fd)
         return [
             ("eq", "printed Part 1/Part 2 = printed B-assembly", np.stack(parts), prn),

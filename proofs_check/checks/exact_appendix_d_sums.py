@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from proofs_check.checks.exact_appendix_d import TERMS, printed_B, printed_slice
+from proofs_check.checks.exact_appendix_d import TERMS
 from proofs_check.checks.exact_common import PRINTED_MUTANTS, draw, grad_fd, single_head
 from proofs_check.checks.exact_symbolic import proved
 from proofs_check.decide import TOL_FD_MP, WRONG, decide
@@ -43,7 +43,7 @@ def check_D9(ctx: Context) -> Result:
     def claim(bk, X, W, WV, G):
         n, d = X.shape
         c = head_forward(X, W, WV, bk.scalar(1), False, bk)
-        prn = sum(G[i0, j0] * printed_slice(bk, c, i0, j0) for i0, j0 in np.ndindex(n, d))
+        prn = sum(G[i0, j0] * pr.slice_as_printed(c, i0, j0, bk) for i0, j0 in np.ndindex(n, d))
         corr = head_vjp(G, c).dX
         if ctx.mutated("printed_replaced_by_corrected"):
             prn = corr
@@ -65,7 +65,7 @@ def check_closed_sum(ctx: Context, term: str, salt: int) -> Result:
         c = head_forward(X, W, WV, bk.scalar(1), False, bk)
         total = bk.zeros((n, d))
         for i0, j0 in np.ndindex(n, d):
-            B = printed_B(c, i0, j0)[term]
+            B = pr.B_as_printed(c, i0, j0)[term]
             if B.ndim == 1:  # B2, B4 sit in row i0: e_i0 B^T
                 total[i0] = total[i0] + G[i0, j0] * B
             else:
