@@ -48,10 +48,22 @@ def causal_mask(n: int) -> np.ndarray:
     return np.tril(np.ones((n, n), dtype=bool))
 
 
+def logits(X: np.ndarray, W: np.ndarray, beta, bk: Backend = FLOAT64) -> np.ndarray:
+    r"""$S = \beta (X W) X^\top$ (n, n): the logits of one head with merged weight W (Def. 1.2 / C.3)."""
+    beta = bk.scalar(beta) if bk.is_mp else beta  # an mpf of another context would compute S at its precision
+    return beta * ((X @ W) @ X.T)  # (n, n)
+
+
+def unnormalised(X: np.ndarray, W: np.ndarray, beta, bk: Backend = FLOAT64) -> np.ndarray:
+    r"""$u(X) = \exp(\beta X W X^\top)$ (n, n): Def. C.6's unnormalised attention matrix (β explicit), the object
+    Lemma C.13 approximates and Def. C.7 sums ($\alpha(X) = u(X) 1_n$). Not max-shifted: it overflows where the
+    logits do (the normalised :func:`attention_matrix` does not)."""
+    return bk.exp(logits(X, W, beta, bk))  # (n, n)
+
+
 def attention_matrix(X: np.ndarray, W: np.ndarray, beta, causal: bool = False, bk: Backend = FLOAT64):
     r"""$f = \mathrm{rowsoftmax}(\beta X W X^\top)$ (Def. 1.2 / C.8), or $f^M$ (Def. I.5) when causal. (n, n)."""
-    beta = bk.scalar(beta) if bk.is_mp else beta  # an mpf of another context would compute S at its precision
-    S = beta * ((X @ W) @ X.T)  # (n, n)
+    S = logits(X, W, beta, bk)  # (n, n)
     return softmax(S, bk, causal_mask(X.shape[0]) if causal else None)
 
 

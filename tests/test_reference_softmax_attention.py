@@ -6,7 +6,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from reference.attention import attention_matrix, causal_mask, softmax
+from reference.attention import attention_matrix, causal_mask, logits, softmax, unnormalised
 from reference.backend import get_backend
 from reference.compare import rel_err
 
@@ -59,3 +59,19 @@ def test_attention_matrix_uses_beta_x_w_x_transpose_with_rows_as_queries():
     e = np.e
     assert np.allclose(f[0], [1 / (1 + e), e / (1 + e)], rtol=1e-15)
     assert np.allclose(f[1], [0.5, 0.5], rtol=1e-15)
+
+
+@pytest.mark.paper("Definition C.6")
+def test_unnormalised_attention_is_exp_of_the_logits_and_normalises_to_f():
+    rng = np.random.default_rng(6)
+    X, W = rng.uniform(-1, 1, (6, 3)), rng.uniform(-1, 1, (3, 3))
+    u = unnormalised(X, W, 0.5)  # (n, n)
+    loop = np.array([[np.exp(0.5 * (X[i] @ W @ X[j])) for j in range(6)] for i in range(6)])
+    assert rel_err(u, loop) <= 64 * 2.0**-53  # a few roundings of a 3-term dot product and one exp per entry
+    assert np.array_equal(u, np.exp(logits(X, W, 0.5)))  # the same logits S as attention_matrix
+    f = u / u.sum(axis=1, keepdims=True)  # Def. C.7, C.8: diag(alpha)^-1 u
+    assert rel_err(f, attention_matrix(X, W, 0.5)) <= 64 * 2.0**-53  # max shift vs none: a few roundings
+    mp = get_backend("mpmath", 30)
+    with mp.precision():
+        u_mp = unnormalised(mp.asarray(X), mp.asarray(W), 0.5, mp)
+        assert float(rel_err(u_mp, mp.asarray(u))) <= 64 * 2.0**-53

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from proofs_check.checks.exact_common import draw, grad_fd, rowkron, unnormalised
+from proofs_check.checks.exact_common import draw, grad_fd, rowkron
 from proofs_check.checks.exact_symbolic import proved
 from proofs_check.decide import DPS, TINY, TOL_FD_MP, WRONG, decide
 from proofs_check.registry import Context, Result, check
 from reference import backward, forward, value_and_grad
-from reference.attention import attention_matrix, head_forward, head_vjp
+from reference.attention import attention_matrix, head_forward, head_vjp, unnormalised
 from reference.compare import max_abs, rel_err
 from reference.fd import fd_gradients
 from reference.testing import random_problem
@@ -174,7 +174,7 @@ def check_C7(ctx: Context) -> Result:
     cases = [draw(rng, n, 3, keep=("X", "W")) for n in ((5,) if ctx.quick else (5, 9))]
 
     def claim(bk, X, W):
-        u = unnormalised(bk, X, W, 1)  # (n, n)  Def. C.6
+        u = unnormalised(X, W, 1, bk)  # (n, n)  Def. C.6
         alpha = (u.T if ctx.mutated("column_sums") else u) @ bk.ones((X.shape[0],))  # (n,)
         loop = np.array([sum(u[i], bk.scalar(0)) for i in range(X.shape[0])], dtype=alpha.dtype)
         return [

@@ -17,7 +17,7 @@ import numpy as np
 from proofs_check.decide import DPS, TOL_FD_MP
 from proofs_check.registry import Context, Result
 from reference import backward, forward, value_and_grad
-from reference.attention import attention_matrix, head_vjp
+from reference.attention import attention_matrix, head_vjp, unnormalised
 from reference.backend import Backend, get_backend
 from reference.compare import TOLERANCES, max_abs, rel_err
 from reference.fd import central_differences, fd_gradients
@@ -201,18 +201,12 @@ def lr_inputs(ctx: Context, salt: int, keep: tuple[str, ...]) -> list[dict]:
     return [{k: c[k] for k in base + keep} for c in lowrank_cases(ctx, salt, ns)]
 
 
-def unnormalised(bk: Backend, X, W, beta):
-    r"""$u(X) = \exp(\beta X W X^\top)$ (n×n), Def. C.6's unnormalised attention matrix (with β explicit): the object
-    Lemma C.13 approximates and Def. C.7 sums. The reference exposes only its normalisation f."""
-    return bk.exp(beta * ((X @ W) @ X.T))  # (n, n)
-
-
 def lr_errors(bk: Backend, X, W, beta, U0, V0, U1, V1):
     r"""$(A, f, \hat\varepsilon, \delta_f)$: $\hat\varepsilon = \max |\tilde A - A|/A$, $\delta_f = \|U_1 V_1^\top -
     f\|_\infty$, f from the reference. $A = u(X) = \exp(\beta X W X^\top)$ is Def. C.6's unnormalised matrix, the
-    object the lemma approximates (the reference exposes only its normalisation f)."""
+    object the lemma approximates (:func:`reference.attention.unnormalised`)."""
     f = attention_matrix(X, W, beta, False, bk)  # (n, n)
-    A = unnormalised(bk, X, W, beta)  # (n, n)
+    A = unnormalised(X, W, beta, bk)  # (n, n)  Def. C.6
     eps = max_abs((U0 @ V0.T - A) / A)
     return A, f, eps, max_abs(U1 @ V1.T - f)
 

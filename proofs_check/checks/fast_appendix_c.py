@@ -27,7 +27,7 @@ from fastpath.lowrank import gamma, logit_range, lowrank_attention
 from fastpath.poly import chebyshev_coeffs, taylor_coeffs
 from proofs_check.checks.fast_common import BLOCK, mx, one_head, p_parts, rho, within
 from proofs_check.registry import Context, Result, check
-from reference.attention import softmax
+from reference.attention import attention_matrix, logits, unnormalised
 from reference.compare import TOLERANCES, rel_err
 
 
@@ -51,17 +51,17 @@ def check_C13(ctx: Context) -> Result:
     for beta_mode, eps in itertools.product(("1/d", "1"), (1e-4, 1e-8, 1e-12)):
         n, d = (80, 4) if ctx.quick else (300, 4)
         X = rng.uniform(-1, 1, (n, d))
-        Q, K = X @ rng.uniform(-0.5, 0.5, (d, d)), X @ rng.uniform(-0.5, 0.5, (d, d))
+        WQ, WK = rng.uniform(-0.5, 0.5, (d, d)), rng.uniform(-0.5, 0.5, (d, d))
+        Q, K = X @ WQ, X @ WK  # (n, d) each
         beta = 1 / d if beta_mode == "1/d" else 0.5
         U1, V1, D, pc, R = lowrank_attention(Q, K, beta, eps)
         coeffs = chebyshev_coeffs(pc.degree - 1, pc.R) if ctx.mutated("degree one too low") else pc.coeffs
         U0, V0 = lift(Q, K, coeffs, beta)  # (n, r) each
-        S = beta * Q @ K.T  # (n, n) logits
-        A = np.exp(S)
+        A = unnormalised(X, WQ @ WK.T, beta)  # (n, n)  u(X), Def. C.6
         # float64 evaluation of the lift: chains of about 3g + r roundings, each relative to |P|(R) e^R
         floor = pc.abs_sum * math.exp(pc.R) * gamma(pc.degree * 3 + U0.shape[1] + 10)
         rA = float((np.abs(U0 @ V0.T - A) / A).max())
-        f = softmax(S)
+        f = attention_matrix(X, WQ @ WK.T, beta)  # (n, n)
         rf = float((np.abs(U1 @ V1.T - f) / f).max())
         bA, bf = pc.err + floor, rho(pc.err) + 3 * floor
         ratio = max(rA / bA, rf / bf)
@@ -125,7 +125,7 @@ def check_C13_beta1(ctx: Context) -> Result:
     rows = []
     for d in (2, 4, 8):
         X, W = rng.uniform(-1, 1, (n, d)), rng.uniform(-1, 1, (d, d))
-        S = beta_of(d) * (X @ W @ X.T)  # (n, n) logits with entries of X, W bounded by 1
+        S = logits(X, W, beta_of(d))  # (n, n) logits with entries of X, W bounded by 1
         g = next((g for g in range(170) if _taylor_relerr(S, g) <= eps), None)
         rows.append(dict(d=d, logit_range=mx(S), degree=g, S=S))
     g0 = rows[0]["degree"]
