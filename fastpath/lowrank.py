@@ -130,13 +130,22 @@ def block_size(rank: int, n: int, target_bytes: int = 3 * 2**19) -> int:
     return int(max(MIN_BLOCK, min(n, 4096, target_bytes // (8 * rank))))
 
 
-def lowrank_attention(Q: np.ndarray, K: np.ndarray, beta: float, eps: float, kind: str = "chebyshev"):
+def lowrank_attention(Q: np.ndarray, K: np.ndarray, beta: float, eps: float | None, kind: str = "chebyshev", *,
+                      degree: int | None = None):  # fmt: skip
     r"""Dense $U_1, V_1$ (n×r) with $U_1 V_1^\top = \tilde f$ (Lemma C.13), plus $\tilde D$ and the certificate.
 
-    For checks at small n (holds n×r matrices). Returns ``(U1, V1, D, cert, R)``.
+    For checks at small n (holds n×r matrices). The polynomial is the certified one for the target ``eps``
+    (:func:`fastpath.poly.certified_poly`), or, with ``degree``, the one of that fixed degree with its error
+    certified, not targeted (:func:`fixed_degree_poly`, as :func:`fastpath.layer.head_forward` does; ``eps`` is
+    then unused and may be None). Returns ``(U1, V1, D, cert, R)``.
     """
     R = logit_range(Q, K, beta)
-    cert = certified_poly(R, eps, kind)
+    if degree is not None:
+        cert = fixed_degree_poly(R, degree, kind)
+    elif eps is None:
+        raise ValueError("eps: expected a target relative error when no degree is given, got None")
+    else:
+        cert = certified_poly(R, eps, kind)
     U0, V0 = lift(Q, K, cert.coeffs, beta)  # (n, r) each
     D = U0 @ V0.sum(axis=0)  # (n,)  D~ = U0 (V0^T 1)
     return U0 / D[:, None], V0, D, cert, R

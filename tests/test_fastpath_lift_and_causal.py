@@ -13,7 +13,7 @@ import pytest
 
 from fastpath.causal import causal_matmul, causal_mv, causal_mv_T
 from fastpath.features import lift, monomial_plan, rank_of
-from fastpath.lowrank import logit_range, lowrank_attention
+from fastpath.lowrank import fixed_degree_poly, logit_range, lowrank_attention
 from reference.attention import attention_matrix
 
 
@@ -56,6 +56,28 @@ def test_normalised_factors_have_the_relative_error_of_section_2_5(eps):
     rho = 2 * cert.err / (1 - cert.err)
     assert np.abs(beta * (X @ WQ) @ (X @ WK).T).max() <= R
     assert rel.max() <= rho + 1e-13, f"{rel.max():.3e} > 2 eps/(1 - eps) = {rho:.3e}"
+
+
+@pytest.mark.paper("Lemma C.13")
+@pytest.mark.parametrize("kind", ["taylor", "chebyshev"])
+def test_lowrank_attention_at_a_fixed_degree_uses_that_polynomial_and_its_certified_error(kind):
+    rng = np.random.default_rng(4)
+    n, d, g = 60, 3, 4
+    X = rng.uniform(-1, 1, (n, d))
+    WQ, WK = rng.uniform(-0.5, 0.5, (d, d)), rng.uniform(-0.5, 0.5, (d, d))
+    beta = 1 / d
+    U1, V1, D, cert, R = lowrank_attention(X @ WQ, X @ WK, beta, None, kind, degree=g)
+    assert cert.degree == g and U1.shape == (n, math.comb(d + g, g))
+    assert cert is fixed_degree_poly(R, g, kind)  # the fixed-degree polynomial of fastpath.layer.head_forward
+    f = attention_matrix(X, WQ @ WK.T, beta)
+    rel = np.abs(U1 @ V1.T - f) / f
+    rho = 2 * cert.err / (1 - cert.err)
+    assert 1e-12 < rel.max() <= rho + 1e-13  # the degree-g error: far above rounding, within its certificate
+    assert np.abs((U1 @ V1.T).sum(axis=1) - 1).max() <= 1e-13  # rows of f~ sum to one (n roundings)
+    lower = lowrank_attention(X @ WQ, X @ WK, beta, None, kind, degree=g - 1)[3]
+    assert lower.err > cert.err  # one degree lower certifies a larger error
+    with pytest.raises(ValueError, match="eps"):
+        lowrank_attention(X @ WQ, X @ WK, beta, None, kind)
 
 
 @pytest.mark.paper("Lemma I.3")

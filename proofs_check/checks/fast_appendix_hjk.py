@@ -27,7 +27,7 @@ from proofs_check.experiments.looseness import lifted_f
 from proofs_check.registry import Context, Result, check
 from reference import backward, forward
 from reference import printed as pr
-from reference.attention import head_vjp
+from reference.attention import head_vjp, logit_gradient
 from reference.block import ACTIVATIONS, g_vjp
 from reference.compare import rel_err
 from reference.model import Layer
@@ -68,10 +68,10 @@ def check_lemma_H3(ctx: Context) -> Result:
         hc = tr.caches[0].attn.heads[0]
         beta, W, G = float(hc.beta), hc.W, exact.layers[0].G
         f, ft = hc.f, lifted_f(X @ L.W_Q, X @ L.W_K, beta, g)[1]
-        q = G @ hc.h.T
-        K = (G * hc.s).sum(axis=1)
-        dz_p1 = mx((ft - f) * q)  # z4 = p1, z7* = p1^T
-        dz_p2 = mx(K[:, None] * (ft - f))  # z2 = p2, z6* = p2^T
+        _, p1, p2 = logit_gradient(G, f, hc.h, hc.s)  # (n, n) each, exact
+        _, p1t, p2t = logit_gradient(G, ft, hc.h, hc.s)  # with f~ (exact K)
+        dz_p1 = mx(p1t - p1)  # z4 = p1, z7* = p1^T
+        dz_p2 = mx(p2t - p2)  # z2 = p2, z6* = p2^T
         bound = beta * n * d * mx(X) * mx(W) * 2 * (dz_p1 + dz_p2) + n * d * mx(ft - f) * mx(G) * mx(L.W_V)
         err = mx(got - exact.dX)
         rows.append({"n": n, "error": err, "bound": bound, "slack": bound / err if err else float("inf")})

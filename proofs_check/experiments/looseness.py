@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastpath.features import lift
-from fastpath.poly import taylor_coeffs
+from fastpath.lowrank import lowrank_attention
 from proofs_check.experiments import stacks as sk
 from proofs_check.experiments.stats import jsonable, loglog_fit, save_plot
-from reference.attention import head_forward, head_vjp
+from reference.attention import head_forward, head_vjp, logit_gradient, unnormalised
 from reference.block import ACTIVATIONS, g_forward, g_vjp
 from reference.model import Layer
 
@@ -40,12 +39,11 @@ def _colsum(a):
 
 
 def lifted_f(q: np.ndarray, k: np.ndarray, beta: float, g: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""$\tilde A = U_0 V_0^\top$ (the shipped lift with the degree-g Taylor coefficients) and $\tilde f = \tilde
-    D^{-1}\tilde A$, dense (n, n), for the bounds at small n (:func:`fastpath.lowrank.lowrank_attention` targets an
-    eps, not a degree)."""
-    U0, V0 = lift(q, k, taylor_coeffs(g), beta)  # (n, r) each
-    At = U0 @ V0.T  # (n, n)
-    return At, At / At.sum(axis=1, keepdims=True)
+    r"""$\tilde A = \tilde D \tilde f$ and $\tilde f = U_1 V_1^\top$, dense (n, n), for the bounds at small n: the
+    shipped factors with the degree-g Taylor polynomial (:func:`fastpath.lowrank.lowrank_attention`, ``degree=g``)."""
+    U1, V1, D, _, _ = lowrank_attention(q, k, beta, None, "taylor", degree=g)  # (n, r), (n, r), (n,)
+    ft = U1 @ V1.T  # (n, n)
+    return D[:, None] * ft, ft
 
 
 def measure(rng, n: int, d: int, scale: float, g: int) -> list[dict]:
@@ -61,15 +59,15 @@ def measure(rng, n: int, d: int, scale: float, g: int) -> list[dict]:
     c = head_forward(X, W, W_V, beta, False)  # exact forward (reference)
     ex = head_vjp(G, c)  # exact corrected backward (reference)
     fast = sk.fast_grads(X, [Layer(W_Q, W_K, W_V)], G, g, beta=beta).layers[0]  # shipped fast backward at degree g
-    f, h, s, K = c.f, c.h, c.s, ex.K
+    f, h, s = c.f, c.h, c.s
     At, ft = lifted_f(q, k, beta, g)
-    A = np.exp(beta * q @ k.T)  # the exact kernel, for the relative error of A~ only
+    A = unnormalised(X, W, beta)  # (n, n)  the exact kernel u(X) (Def. C.6), for the relative error of A~ only
     eps_hat = float((np.abs(At - A) / A).max())
     df = mx(ft - f)
     Df = ft - f
-    q_ = G @ h.T
-    p1, p1t = f * q_, ft * q_
-    p2, p2t = K[:, None] * f, K[:, None] * ft
+    q_ = G @ h.T  # (n, n)  Def. C.11
+    K, p1, p2 = logit_gradient(G, f, h, s)  # exact K, p1, p2 (Def. C.12, D.16)
+    _, p1t, p2t = logit_gradient(G, ft, h, s)  # the same with f~ in place of f (exact K)
     rt = p1t.sum(axis=1)  # r~ = U3 (V3^T 1), Lemma C.16's construction
     p2r = rt[:, None] * ft
     XW, XWt = X @ W, X @ W.T
