@@ -8,24 +8,29 @@ quantity comes from the reference. Shape legend: n tokens, d width, i in [d^2] t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from proofs_check.checks.exact_common import (
     PRINTED_MUTANTS,
     draw,
+    fast_head,
     jac_fd,
-    lr_inputs,
+    lowrank_cases,
     p_parts,
     printed_vs_corrected,
     single_head,
 )
 from proofs_check.checks.exact_symbolic import proved
-from proofs_check.decide import DPS, TOL_FD_MP, decide
+from proofs_check.decide import DPS, TOL_FD_MP, decide, tolerance
 from proofs_check.registry import Context, Result, check
 from reference import printed as pr
 from reference.attention import attention_matrix, head_forward, head_vjp, softmax
-from reference.backend import mp_context
+from reference.backend import FLOAT64, mp_context
 from reference.compare import max_abs, rel_err
+
+TOL_ID = tolerance("eq", FLOAT64)  # 2^20 u: the float64 identity tolerance (derivation in proofs_check.decide)
 
 
 def kron_blocks(A1, A2):
@@ -145,26 +150,36 @@ def dW(ctx: Context) -> Result:
 def check_F5(ctx: Context) -> Result:
     r"""Lemma F.5 (spec #75): $g_w = \beta X^\top(\tilde p_1 - \tilde p_2)X$ with $\tilde p_1 = U_3V_3^\top$ (C.15),
     $\tilde p_2 = U_4V_4^\top$ (C.16), evaluated as $(X^\top U_3)(V_3^\top X) - (X^\top U_4)(V_4^\top X)$ without an n×n
-    matrix. [INEQ] $\|g_w - \partial L/\partial W\|_\infty \le \beta n^2\|X\|_\infty^2(\|\tilde p_1 - p_1\|_\infty +
-    \|\tilde p_2 - p_2\|_\infty)$ (Eq. 18–19); [ID] the paper's order $((X^\top U_3)V_3^\top)X$ gives the same.
-    Mutant: Algorithm 1 line 19's $g_w$, which drops the $-\tilde p_2$ part."""
-    cases = lr_inputs(ctx, 130, ("WV", "G"))
+    matrix. $g_w$ is the shipped fast backward's (:func:`fastpath.layer.head_backward`, degree-g Taylor, the
+    factors' f~). [INEQ] $\|g_w - \partial L/\partial W\|_\infty \le \beta n^2\|X\|_\infty^2(\|\tilde p_1 -
+    p_1\|_\infty + \|\tilde p_2 - p_2\|_\infty)$ (Eq. 18–19); [ID] it equals the lemma's formula in the paper's order
+    $\beta[((X^\top U_3)V_3^\top)X - ((X^\top U_4)V_4^\top)X]$ up to the float64 rounding of the fast path
+    (relative :data:`TOL_ID` $= 2^{20}u$, :mod:`proofs_check.decide`, whatever the number system of the other side).
+    Mutant: Algorithm 1 line 19's $g_w = \beta X^\top \tilde p_1 X$ (:mod:`reference.printed`), the $-\tilde p_2$
+    part dropped."""
+    cases = []
+    for c in lowrank_cases(ctx, 130, (64,) if ctx.quick else (64, 128)):
+        gw = fast_head(c["X"], c["W"], c["WV"], c["G"], c["beta"], c["meta"]["g"]).dW  # (d, d)  fastpath
+        cases.append({**{k: c[k] for k in ("X", "W", "WV", "G", "beta", "U1", "V1")}, "gw_fast": gw})
 
-    def claim(bk, X, W, WV, G, beta, U0, V0, U1, V1):
+    def claim(bk, X, W, WV, G, beta, U1, V1, gw_fast):
         n = X.shape[0]
+        c = head_forward(X, W, WV, beta, False, bk)
         f, h, q, p1, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
         p2 = K[:, None] * f  # (n, n)  diag(K) f
         U4 = (U3 @ (V3.T @ bk.ones((n,))))[:, None] * U1  # C.16
-        first = (X.T @ U3) @ (V3.T @ X)  # (d, d)
-        second = 0 * first if ctx.mutated("p2_dropped") else (X.T @ U4) @ (V1.T @ X)
-        gw = beta * (first - second)
-        exact = head_vjp(G, head_forward(X, W, WV, beta, False, bk)).dW  # beta X^T P X (Lemma F.4)
+        gw = gw_fast
+        if ctx.mutated("p2_dropped"):  # Algorithm 1 line 19 with the low-rank f~
+            gw = beta * pr.dW_as_printed_alg1_line19(G, replace(c, f=U1 @ V1.T))
+        exact = head_vjp(G, c).dW  # beta X^T P X (Lemma F.4)
+        paper = beta * (((X.T @ U3) @ V3.T) @ X - ((X.T @ U4) @ V1.T) @ X)  # (d, d)  the lemma, paper's order
         e1, e2 = max_abs(U3 @ V3.T - p1), max_abs(U4 @ V1.T - p2)
         return [("le", "||gw - dL/dW|| <= beta n^2 ||X||^2 (e1 + e2)", max_abs(gw - exact),
                  beta * n * n * max_abs(X) ** 2 * (e1 + e2)),
-                ("eq", "paper's order ((X^T U3) V3^T) X", ((X.T @ U3) @ V3.T) @ X, first)]  # fmt: skip
+                ("le", "|gw - paper's order| <= TOL_ID max(1, |paper|)", max_abs(gw - paper),
+                 TOL_ID * max(1, max_abs(paper)))]  # fmt: skip
 
-    return decide(claim, cases, ctx=ctx)
+    return decide(claim, cases, ctx=ctx, note="gw of fastpath.layer.head_backward")
 
 
 @check(id="cat.G1.dh_dWV", label="Lemma G.1", name="dh_{i0,j0}/d(W_V)_{i1,j1} = X_{i0,i1} [j0 = j1]",

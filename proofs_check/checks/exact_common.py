@@ -17,7 +17,7 @@ import numpy as np
 from proofs_check.decide import DPS, TOL_FD_MP
 from proofs_check.registry import Context, Result
 from reference import backward, forward, value_and_grad
-from reference.attention import attention_matrix, head_vjp, unnormalised
+from reference.attention import attention_matrix, head_vjp, logits, unnormalised
 from reference.backend import Backend, get_backend
 from reference.compare import TOLERANCES, max_abs, rel_err
 from reference.fd import central_differences, fd_gradients
@@ -169,16 +169,27 @@ def degree_for(Rbar: float, eps: float) -> int:
 
 def lowrank(X: np.ndarray, W: np.ndarray, beta: float, g: int | None = None) -> dict:
     r"""Lemma C.13 factors (spec §2.5): $U_0 V_0^\top = P(\beta (XW) X^\top)$, $U_1 = \tilde D^{-1} U_0$,
-    $V_1 = V_0$. Degree ``g``, or the smallest with a proved relative error below :data:`LOWRANK_TARGET`."""
-    from fastpath.features import lift
-    from fastpath.poly import taylor_coeffs
+    $V_1 = V_0$, from :func:`fastpath.lowrank.lowrank_attention` with the degree-g Taylor polynomial. Degree ``g``,
+    or the smallest with a proved relative error below :data:`LOWRANK_TARGET` on the measured logit range."""
+    from fastpath.lowrank import lowrank_attention
 
     Q = X @ W  # (n, d): logits beta * Q X^T
-    Rbar = float(np.abs(beta * (Q @ X.T)).max()) if g is None else math.nan
+    Rbar = float(np.abs(logits(X, W, beta)).max()) if g is None else math.nan
     g = degree_for(Rbar, LOWRANK_TARGET) if g is None else g
-    U0, V0 = lift(Q, X, taylor_coeffs(g), beta)  # (n, r) each
-    Dt = U0 @ V0.sum(axis=0)  # (n,)  D~ = U0 (V0^T 1)
-    return {"U0": U0, "V0": V0, "U1": U0 / Dt[:, None], "V1": V0, "g": g, "Rbar": Rbar}
+    U1, V1, Dt, _, _ = lowrank_attention(Q, X, beta, None, "taylor", degree=g)  # (n, r), (n, r), (n,)
+    return {"U0": Dt[:, None] * U1, "V0": V1, "U1": U1, "V1": V1, "g": g, "Rbar": Rbar}
+
+
+def fast_head(X: np.ndarray, W: np.ndarray, WV: np.ndarray, G: np.ndarray, beta: float, g: int):
+    r"""The shipped fast forward and corrected backward of one head (:func:`fastpath.layer.head_forward`,
+    :func:`fastpath.layer.head_backward`) with merged weight W ($W_Q = W$, $W_K = I$, so $\tilde f$ is the
+    :func:`lowrank` one) and the degree-g Taylor polynomial; upstream G. Returns its ``HeadGradsFast``."""
+    from fastpath.layer import head_backward, head_forward
+    from fastpath.lowrank import MEMORY_BUDGET
+
+    st = head_forward(X, W, np.eye(W.shape[0]), WV, beta, eps=LOWRANK_TARGET, kind="taylor", causal=False,
+                      budget=MEMORY_BUDGET, degree=g, method="lowrank")  # fmt: skip
+    return head_backward(st, X, G)
 
 
 def lowrank_cases(ctx: Context, salt: int, ns=(64,)) -> list[dict]:
