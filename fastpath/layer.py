@@ -105,7 +105,7 @@ def _dense_head(X, W_Q, W_K, W_V, beta: float, causal: bool, work: Work) -> ref_
     """The dense head of :func:`reference.attention.head_forward` (one home), its contractions counted."""
     n, d = X.shape
     d_h = W_V.shape[1]
-    work.add(d * d_h * d + n * d * d + n * n * d + n * n + n * n * d_h + n * d * d_h)  # W, XW, (XW)X^T, exp, fh, h
+    work.add(d * d_h * d + ref_attention.dense_head_madds(n, d, d_h, backward=False))  # W_Q W_K^T, the head
     return ref_attention.head_forward(X, W_Q @ W_K.T, W_V, beta, causal)
 
 
@@ -226,10 +226,7 @@ def _exact_head_backward(st: HeadState, G: np.ndarray) -> HeadGradsFast:
     n, d = st.dense.X.shape
     d_h = G.shape[1]
     hg = ref_attention.head_vjp(G, st.dense)
-    # q = G h^T, p1, p2; XW, XW^T; f^T G, (.)W_V^T; p1 XW^T, p2 XW^T, p1^T XW, p2^T XW; dX sum;
-    # P Xc, X^T(.); f X, (.)^T G
-    madds = n * n * d_h + 2 * n * n + 2 * n * d * d + n * n * d_h + n * d_h * d + 4 * n * n * d + 4 * n * d
-    madds += n * n * d + d * n * d + n * n * d + d * n * d_h
+    madds = ref_attention.dense_head_madds(n, d, d_h, forward=False)  # reference.attention.head_contractions
     return HeadGradsFast(hg.terms, hg.dX, hg.dW, hg.dW_V, madds)
 
 

@@ -160,6 +160,42 @@ def head_vjp(G: np.ndarray, c: HeadCache) -> HeadGrads:
     return dense_head_backward(G, c.f, c.h, c.s, c.X, c.X, c.W, c.W_V, c.beta)
 
 
+def head_contractions(n: int, d: int, d_h: int) -> list[tuple[str, str, str, int]]:
+    r"""The dense contractions of :func:`head_forward` and of :func:`dense_head_backward` (all rows, five terms), each
+    as (pass, kind, what, multiply-adds), the count derived from the shapes those functions use: an (p, q) by (q, s)
+    product ("matmul") costs p q s; an elementwise product or exp ("elementwise") one per entry; the sum of the five
+    terms into dX 4 n d. Shifts, scalings by β and subtractions are not counted. The one home of the dense cost
+    (issue 9, spec §0.5 item 7): :func:`dense_head_madds`, :mod:`fastpath.layer` and the experiments use it.
+    Shapes: n tokens, d width, d_h head width.
+    """
+    return [
+        ("forward", "matmul", "X W", n * d * d),
+        ("forward", "matmul", "(X W) X^T", n * d * n),
+        ("forward", "elementwise", "exp(S)", n * n),
+        ("forward", "matmul", "h = X W_V", n * d * d_h),
+        ("forward", "matmul", "s = f h", n * n * d_h),
+        ("backward", "elementwise", "K = (G . s) 1", n * d_h),
+        ("backward", "matmul", "G h^T", n * d_h * n),
+        ("backward", "elementwise", "p1 = f . (G h^T), p2 = diag(K) f", 2 * n * n),
+        ("backward", "matmul", "X W, X W^T", 2 * n * d * d),
+        ("backward", "matmul", "f^T G", n * n * d_h),
+        ("backward", "matmul", "(f^T G) W_V^T", n * d_h * d),
+        ("backward", "matmul", "p1 X W^T, p2 X W^T, p1^T X W, p2^T X W", 4 * n * n * d),
+        ("backward", "elementwise", "dX = D2 + D4 + D6 + D7 + D8", 4 * n * d),
+        ("backward", "matmul", "P X_c", n * n * d),
+        ("backward", "matmul", "X^T (P X_c)", d * n * d),
+        ("backward", "matmul", "f X", n * n * d),
+        ("backward", "matmul", "(f X)^T G", d * n * d_h),
+    ]
+
+
+def dense_head_madds(n: int, d: int, d_h: int, *, forward: bool = True, backward: bool = True) -> int:
+    """Multiply-adds of the dense head's forward and/or backward (:func:`head_contractions`), an int."""
+    passes = {"forward"} if forward else set()
+    passes |= {"backward"} if backward else set()
+    return sum(k for p, _, _, k in head_contractions(n, d, d_h) if p in passes)
+
+
 def head_blocks(W_Q, W_K, W_V, heads: int):
     """Column blocks of head l (spec §2.9): W_Q^(l), W_K^(l), W_V^(l), each (d, d_h), l = 0..heads-1."""
     d_h = W_Q.shape[1] // heads

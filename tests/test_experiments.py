@@ -10,7 +10,7 @@ import pytest
 from proofs_check import experiments as ex
 from proofs_check.experiments import stacks as sk
 from proofs_check.experiments import stats as st
-from proofs_check.experiments.scaling import EXPONENT_OK, dense_head_madds
+from proofs_check.experiments.scaling import EXPONENT_OK, head_madds
 from reference import backward, forward
 from reference.model import Layer
 
@@ -129,9 +129,9 @@ def test_dense_madds_are_derived_from_the_shapes_the_reference_used():
     rng = np.random.default_rng(6)
     for n in (8, 16):
         c = head_forward(rng.uniform(-1, 1, (n, 3)), np.eye(3), np.eye(3), 1.0, False)
-        assert dense_head_madds(c) > n * n  # quadratic in n
-    m8 = dense_head_madds(head_forward(np.ones((8, 3)), np.eye(3), np.eye(3), 1.0, False))
-    m16 = dense_head_madds(head_forward(np.ones((16, 3)), np.eye(3), np.eye(3), 1.0, False))
+        assert head_madds(c) > n * n  # quadratic in n
+    m8 = head_madds(head_forward(np.ones((8, 3)), np.eye(3), np.eye(3), 1.0, False))
+    m16 = head_madds(head_forward(np.ones((16, 3)), np.eye(3), np.eye(3), 1.0, False))
     assert 3.5 < m16 / m8 < 4.0
 
 

@@ -56,3 +56,38 @@ def test_central_differences_of_an_array_valued_function_give_its_jacobian():
     J = central_differences(lambda v: np.array([v[0] * v[1], v[2]]), A, 1e-6)
     assert J.shape == (2, 3)
     np.testing.assert_allclose(J, [[2.0, 1.0, 0.0], [0.0, 0.0, 1.0]], atol=1e-9)  # eta^2 terms vanish
+
+
+class _Counting(np.ndarray):
+    """An ndarray that adds the p q s multiply-adds of every 2-D matmul it takes part in to ``_Counting.madds``."""
+
+    madds = 0
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        args = [np.asarray(x) if isinstance(x, _Counting) else x for x in inputs]
+        if ufunc is np.matmul and method == "__call__":
+            a, b = args
+            _Counting.madds += a.shape[0] * a.shape[1] * b.shape[1]
+        out = getattr(ufunc, method)(*args, **kwargs)
+        return out.view(_Counting) if isinstance(out, np.ndarray) else out
+
+
+@pytest.mark.paper("Theorem 4.1")
+@pytest.mark.parametrize(("n", "d", "d_h"), [(7, 3, 3), (12, 4, 2)])
+def test_dense_head_count_is_the_matmuls_the_reference_performs_plus_its_elementwise_work(n, d, d_h):
+    from reference.attention import dense_head_madds, head_contractions, head_forward, head_vjp
+
+    rng = np.random.default_rng(n)
+    X, W, WV, G = (rng.uniform(-1, 1, s).view(_Counting) for s in ((n, d), (d, d), (d, d_h), (n, d_h)))
+    table = head_contractions(n, d, d_h)
+    for stage, run in (("forward", lambda: head_forward(X, W, WV, 0.5, False)), ("backward", lambda: head_vjp(G, c))):
+        _Counting.madds = 0
+        out = run()
+        if stage == "forward":
+            c = out
+        matmul = sum(k for p, kind, _, k in table if p == stage and kind == "matmul")
+        assert _Counting.madds == matmul, stage  # every matrix product of the reference, none missing or extra
+    elementwise = sum(k for _, kind, _, k in table if kind == "elementwise")
+    total = sum(k for *_, k in table)
+    assert dense_head_madds(n, d, d_h) == total and total - elementwise > 0
+    assert dense_head_madds(n, d, d_h, forward=False) + dense_head_madds(n, d, d_h, backward=False) == total

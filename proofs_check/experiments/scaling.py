@@ -6,9 +6,10 @@ wall-clock time, and the quadratic baseline runs in the same experiment as a neg
 
 * **Counted work (decides).** The shipped fast path counts the multiply-adds of the contractions it performs
   (``FastTrace.madds``, ``FastGrads.madds``; :mod:`fastpath.work`). The dense baseline's multiply-adds are derived
-  from the shapes of the arrays the reference actually used (:func:`dense_head_madds` on its
-  :class:`reference.attention.HeadCache`). The exponent of a cost curve is $\log_2$ of the ratio of the counts at
-  the two largest sizes (a doubling): exact integers, so load cannot move it.
+  from the shapes of the arrays the reference actually used (:func:`head_madds` on its
+  :class:`reference.attention.HeadCache`, counted by :func:`reference.attention.dense_head_madds`). The exponent
+  of a cost curve is $\log_2$ of the ratio of the counts at the two largest sizes (a doubling): exact integers, so
+  load cannot move it.
 * **Rule** (:func:`almost_linear`): exponent $\le$ :data:`EXPONENT_OK` = 1.25. At fixed (d, g) the fast path is
   $\Theta(n)$ (exponent 1 up to lower-order terms); $n\log n$ at these sizes gives 1.13; $n^{1.5}$ and the dense
   $n^2$ are rejected. The rule must reject the dense control (exponent about 2) in the same run.
@@ -29,6 +30,7 @@ import reference
 from fastpath.causal import causal_matmul
 from proofs_check.experiments.stacks import fast_trace
 from proofs_check.experiments.stats import errs, jsonable, loglog_fit, min_time, save_plot
+from reference.attention import dense_head_madds
 from reference.model import Layer
 
 EXPONENT_OK = 1.25  # between n log n (1.13 at these sizes) and n^1.5; the dense control sits at about 2
@@ -56,31 +58,13 @@ def sizes(quick: bool) -> dict:
     }
 
 
-def dense_head_madds(c) -> int:
-    """Multiply-adds of the dense forward and backward of one head, from the shapes in the reference's HeadCache.
-
-    Forward: $XW$, $(XW)X^\\top$, $fh$, $XW_V$. Backward (:func:`reference.attention.head_vjp`): $Gh^\\top$,
-    $p_1, p_2$ (n^2 each), $XW$, $XW^\\top$, $f^\\top G$, $(\\cdot)W_V^\\top$, four (n,n)(n,d) products, $P X_c$,
-    $X^\\top(\\cdot)$, $fX$, $(\\cdot)^\\top G$.
-    """
+def head_madds(c) -> int:
+    """Multiply-adds of the dense forward and backward of one head, from the shapes in the reference's HeadCache
+    (:func:`reference.attention.dense_head_madds`, the one home of the dense count)."""
     n, d = c.X.shape
-    d_h = c.h.shape[1]
     if c.f.shape != (n, n):
         raise ValueError(f"cache: expected f of shape {(n, n)}, got {c.f.shape}")
-    fwd = n * d * d + n * d * n + n * n * d_h + n * d * d_h
-    bwd = (
-        n * d_h * n
-        + 2 * n * n
-        + 2 * n * d * d
-        + n * n * d_h
-        + n * d_h * d
-        + 4 * n * n * d
-        + n * n * d
-        + d * n * d
-        + n * n * d
-        + d * n * d_h
-    )
-    return fwd + bwd
+    return dense_head_madds(n, d, c.h.shape[1])
 
 
 def work_exponent(ns, work) -> float:
@@ -127,7 +111,7 @@ def dense_work(X, layers, G, **cfg) -> tuple[int, object]:
     """Multiply-adds of the reference's dense forward + backward, from the shapes its caches hold."""
     tr = reference.forward(X, layers, **cfg)
     gr = reference.backward(tr, G)
-    return sum(dense_head_madds(hc) for c in tr.caches for hc in c.attn.heads), gr
+    return sum(head_madds(hc) for c in tr.caches for hc in c.attn.heads), gr
 
 
 CURVES = ("fast", "fast_residual", "fast_causal", "fast_m3", "naive") + tuple(f"fast_h{h}" for h in (1, 2, 4))
