@@ -31,15 +31,9 @@ from reference.attention import attention_matrix, logits, unnormalised
 from reference.compare import TOLERANCES, rel_err
 
 
-@check(
-    id="fast.C13.relative_error",
-    label="Lemma C.13",
-    name="Polynomial low-rank f~: relative error within the certified bound; rank C(d+g,g)",
-    kind="INEQ",
-    expected="OK",
-    spec=(36, 84),
-    mutants=("degree one too low",),
-)
+@check(id="fast.C13.relative_error", label="Lemma C.13",
+       name="Polynomial low-rank f~: relative error within the certified bound; rank C(d+g,g)",
+       kind="INEQ", expected="OK", spec=(36, 84), mutants=("degree one too low",))  # fmt: skip
 def check_C13(ctx: Context) -> Result:
     r"""Lemma C.13: $|\tilde A - A| \le \varepsilon A$ (certified $\varepsilon$ plus the float64 floor of the lift)
     and $|\tilde f - f| \le (2\varepsilon/(1-\varepsilon)) f$, over $\beta \in \{1/d, 1/2\}$ and three targets.
@@ -102,15 +96,9 @@ def _taylor_relerr(S: np.ndarray, g: int) -> float:
     return float((np.abs(P - np.exp(S)) * np.exp(-S)).max())
 
 
-@check(
-    id="fast.C13.beta1_range",
-    label="Lemma C.13 (beta = 1)",
-    name="Without 1/d the logit range grows like d R^2: degree grows with d at fixed entry bound",
-    kind="ASYM",
-    expected="GAP",
-    spec=(36,),
-    mutants=("1/d kept",),
-)
+@check(id="fast.C13.beta1_range", label="Lemma C.13 (beta = 1)",
+       name="Without 1/d the logit range grows like d R^2: degree grows with d at fixed entry bound",
+       kind="ASYM", expected="GAP", spec=(36,), mutants=("1/d kept",))  # fmt: skip
 def check_C13_beta1(ctx: Context) -> Result:
     r"""Lemma C.13's hypothesis $R = o(\sqrt{\log n})$ bounds the logits by $R^2$ only with the $1/d$ scale.
 
@@ -149,16 +137,10 @@ def check_C13_beta1(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="fast.C14.output",
-    label="Lemma C.14",
-    name="Fast forward U1(V1^T h): within n delta_f |h| (paper) and 2eps/(1-eps)|h| (relative)",
-    kind="INEQ",
-    expected="OK",
-    spec=(37, 13),
-    uses=("fast.C13.relative_error",),
-    mutants=("f~ transposed",),
-)
+@check(id="fast.C14.output", label="Lemma C.14",
+       name="Fast forward U1(V1^T h): within n delta_f |h| (paper) and 2eps/(1-eps)|h| (relative)",
+       kind="INEQ", expected="OK", spec=(37, 13), uses=("fast.C13.relative_error",),
+       mutants=("f~ transposed",))  # fmt: skip
 def check_C14(ctx: Context) -> Result:
     r"""Lemma C.14 / #13: the shipped fast forward $\tilde s$ against the exact s (masked and unmasked); the paper's
     bound $n\,\delta_f\|h\|$ (unmasked, where $\delta_f$ is measured) and the relative one $2\varepsilon/(1-\varepsilon)
@@ -204,16 +186,9 @@ def check_C14(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="fast.C15.p1",
-    label="Lemma C.15",
-    name="p1 = f.(G h^T) from U3 = U1./G, V3 = V1./h: identity and |dp1| <= delta_f |q|",
-    kind="INEQ",
-    expected="OK",
-    spec=(38, 24),
-    uses=("fast.C13.relative_error",),
-    mutants=("factors of p1^T",),
-)
+@check(id="fast.C15.p1", label="Lemma C.15",
+       name="p1 = f.(G h^T) from U3 = U1./G, V3 = V1./h: identity and |dp1| <= delta_f |q|", kind="INEQ",
+       expected="OK", spec=(38, 24), uses=("fast.C13.relative_error",), mutants=("factors of p1^T",))  # fmt: skip
 def check_C15(ctx: Context) -> Result:
     r"""Lemma C.15: $U_3 V_3^\top = \tilde f \odot (G h^\top)$ (Fact C.2, TOL_ID) and $|U_3V_3^\top - p_1| \le
     \delta_f\|q\|_\infty \le d\,\delta_f \|G\|\|h\|$. Mutant: $U_3 = U_1 \oslash h$, $V_3 = V_1 \oslash G$ (the
@@ -239,16 +214,10 @@ def check_C15(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="fast.C16.p2",
-    label="Lemma C.16",
-    name="p2 = diag(K) f from U4 = diag(K)U1, V4 = V1: |dp2| <= delta_f |K|; r~ = U3(V3^T 1) variant",
-    kind="INEQ",
-    expected="OK",
-    spec=(39,),
-    uses=("fast.C13.relative_error", "fast.C15.p1"),
-    mutants=("K on the columns",),
-)
+@check(id="fast.C16.p2", label="Lemma C.16",
+       name="p2 = diag(K) f from U4 = diag(K)U1, V4 = V1: |dp2| <= delta_f |K|; r~ = U3(V3^T 1) variant",
+       kind="INEQ", expected="OK", spec=(39,), uses=("fast.C13.relative_error", "fast.C15.p1"),
+       mutants=("K on the columns",))  # fmt: skip
 def check_C16(ctx: Context) -> Result:
     r"""Lemma C.16: $|\mathrm{diag}(K)\tilde f - p_2| \le \delta_f\|K\|$ with exact K, and with
     $\tilde r = U_3(V_3^\top 1)$ the bound of spec #39. Mutant: $\tilde f\,\mathrm{diag}(K)$ (K scaling the columns,

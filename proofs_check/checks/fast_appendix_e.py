@@ -36,16 +36,9 @@ from reference.compare import rel_err
 from reference.model import Layer
 
 
-@check(
-    id="cat.E1.K_cost",
-    label="Lemma E.1",
-    name="K = (G . s) 1_d = p1 1_n in O(nd); its error from a fast s",
-    kind="ASYM",
-    expected="OK",
-    spec=(60,),
-    uses=("ref.C4.closed_form",),
-    mutants=("quadratic algorithm",),
-)
+@check(id="cat.E1.K_cost", label="Lemma E.1",
+       name="K = (G . s) 1_d = p1 1_n in O(nd); its error from a fast s", kind="ASYM", expected="OK",
+       spec=(60,), uses=("ref.C4.closed_form",), mutants=("quadratic algorithm",))  # fmt: skip
 def check_lemma_E1(ctx: Context) -> Result:
     r"""Lemma E.1: $K = (G \odot s) 1_d$ equals $p_1 1_n$ (TOL_ID); its cost, counted from the shapes used (n d_h
     multiply-adds), is linear in n while the route through $p_1 1_n$ ($G h^\top$ first, n^2 d_h) is the quadratic
@@ -248,17 +241,11 @@ for _lemma, (_term, _sid, *_) in TERMS.items():
     )(_term_check(_lemma))
 
 
-@check(
-    id="fast.E11.dX",
-    label="Lemma E.11",
-    name="Fast dL/dT_{i-1}: printed five-term sum fails; corrected fast sum within its certificate",
-    kind="INEQ",
-    expected="WRONG-AS-PRINTED",
-    spec=(70, 59),
-    uses=("fast.E3.D6", "fast.E5.D7", "fast.E6.D8", "fast.E8.D2", "fast.E10.D4"),
-    mutants=("printed sum as the target",),
-    inherits=(43,),
-)
+@check(id="fast.E11.dX", label="Lemma E.11",
+       name="Fast dL/dT_{i-1}: printed five-term sum fails; corrected fast sum within its certificate",
+       kind="INEQ", expected="WRONG-AS-PRINTED", spec=(70, 59),
+       uses=("fast.E3.D6", "fast.E5.D7", "fast.E6.D8", "fast.E8.D2", "fast.E10.D4"),
+       mutants=("printed sum as the target",), inherits=(43,))  # fmt: skip
 def check_E11(ctx: Context) -> Result:
     r"""Lemma E.11: the printed five-term sum is not dL/dT (unmasked and masked, $\beta = 1$); the shipped corrected
     fast $g_t$ lies within its certificate of the exact dL/dX. Mutant: the printed sum as the target of $g_t$."""

@@ -22,16 +22,10 @@ from reference.compare import rel_err
 ROUND_N2 = 1e-12  # float64 rounding of the fast and exact d x d sums of n^2 O(1) terms: ~n^2 u = 1e-12 at n = 80
 
 
-@check(
-    id="fast.F5.dW",
-    label="Lemma F.5",
-    name="Fast dL/dW = beta[(X^T U3)(V3^T X) - (X^T U4)(V4^T X)] within beta n^2 |X|^2 (|dp1| + |dp2|)",
-    kind="INEQ",
-    expected="OK",
-    spec=(75,),
-    uses=("fast.C15.p1", "fast.C16.p2"),
-    mutants=("p2 part dropped",),
-)
+@check(id="fast.F5.dW", label="Lemma F.5",
+       name="Fast dL/dW = beta[(X^T U3)(V3^T X) - (X^T U4)(V4^T X)] within beta n^2 |X|^2 (|dp1| + |dp2|)",
+       kind="INEQ", expected="OK", spec=(75,), uses=("fast.C15.p1", "fast.C16.p2"),
+       mutants=("p2 part dropped",))  # fmt: skip
 def check_F5(ctx: Context) -> Result:
     r"""Lemma F.5: the shipped fast $g_w$ against the reference dL/dW and the bound of spec §2.4.
 
@@ -69,16 +63,10 @@ def check_F5(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="fast.G4.dWV",
-    label="Lemma G.4",
-    name="Fast dL/dW_V: printed (X^T U1)(V1^T G) fails; corrected (X^T V1)(U1^T G) within n^2 |X| delta_f |G|",
-    kind="INEQ",
-    expected="WRONG-AS-PRINTED",
-    spec=(79, 78),
-    uses=("fast.C13.relative_error",),
-    mutants=("corrected for printed",),
-)
+@check(id="fast.G4.dWV", label="Lemma G.4",
+       name="Fast dL/dW_V: printed (X^T U1)(V1^T G) fails; corrected (X^T V1)(U1^T G) within n^2 |X| delta_f |G|",
+       kind="INEQ", expected="WRONG-AS-PRINTED", spec=(79, 78), uses=("fast.C13.relative_error",),
+       mutants=("corrected for printed",))  # fmt: skip
 def check_G4(ctx: Context) -> Result:
     r"""Lemma G.4: its conclusion is about dL/dW_V, so the printed $X^\top \tilde f G$ is wrong as printed (it
     approximates $X^\top f G$ of G.3); the corrected $(X^\top V_1)(U_1^\top G)$ holds the bound.

@@ -35,16 +35,8 @@ from reference.model import Layer
 H2_T = "W_g for W_g^T in G_1"
 
 
-@check(
-    id="cat.H3.single_layer",
-    label="Lemma H.3",
-    name="g_1 o Attn_1: |g1 - dL/dX| <= the E.11 bound",
-    kind="INEQ",
-    expected="OK",
-    spec=(82,),
-    uses=("ref.H2.G_i",),
-    mutants=(H2_T,),
-)
+@check(id="cat.H3.single_layer", label="Lemma H.3", name="g_1 o Attn_1: |g1 - dL/dX| <= the E.11 bound",
+       kind="INEQ", expected="OK", spec=(82,), uses=("ref.H2.G_i",), mutants=(H2_T,))  # fmt: skip
 def check_lemma_H3(ctx: Context) -> Result:
     r"""Lemma H.3: the shipped fast $g_1$ at Taylor degree 6 (exact forward) against the reference dL/dX and the bound
     $\sum_{k \in \{2,4,6,7\}} \beta n d \|\tilde z_k - z_k\|_\infty \|X\|_\infty \|W\|_\infty
@@ -87,16 +79,9 @@ def check_lemma_H3(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="cat.H4.multi_layer",
-    label="Lemma H.4",
-    name="Error against depth, C_j against the §2.10 bound, degree for 1e-8",
-    kind="ASYM",
-    expected="GAP",
-    spec=(83,),
-    uses=("ref.J3.residual", "ref.H2.G_i"),
-    mutants=(PLAIN,),
-)
+@check(id="cat.H4.multi_layer", label="Lemma H.4",
+       name="Error against depth, C_j against the §2.10 bound, degree for 1e-8", kind="ASYM",
+       expected="GAP", spec=(83,), uses=("ref.J3.residual", "ref.H2.G_i"), mutants=(PLAIN,))  # fmt: skip
 def check_lemma_H4(ctx: Context) -> Result:
     r"""Lemma H.4, spec #83 (a)–(d) and §2.10: the unrolled bound $e_0 \le \sum_i (\prod_{j<i} C_j)\delta_i$ holds
     with the measured $C_j$; the measured $C_j$ exceed 1 and their product grows with m (the gap).
@@ -134,16 +119,10 @@ def check_lemma_H4(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="cat.J5.residual_layers",
-    label="Lemma J.5",
-    name="m residual layers: activations grow, errors compound",
-    kind="ASYM",
-    expected="GAP",
-    spec=(97,),
-    uses=("cat.H4.multi_layer", "exp.W6.bounded_entries"),
-    mutants=("skip connection removed",),
-)
+@check(id="cat.J5.residual_layers", label="Lemma J.5",
+       name="m residual layers: activations grow, errors compound", kind="ASYM", expected="GAP",
+       spec=(97,), uses=("cat.H4.multi_layer", "exp.W6.bounded_entries"),
+       mutants=("skip connection removed",))  # fmt: skip
 def check_lemma_J5(ctx: Context) -> Result:
     r"""Lemma J.5, spec #97: as #83 on residual stacks, also tracking $\|T_i\|_\infty$ and the logit range, which
     grow with depth at some weight scale. Mutant: the same reading on the plain stack (skip removed)."""
@@ -169,16 +148,9 @@ def check_lemma_J5(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="cat.K.multi_head_layers",
-    label="Claim §K",
-    name="Multi-head multi-layer inherits the H.4 gap",
-    kind="ASYM",
-    expected="GAP",
-    spec=(100,),
-    uses=("cat.H4.multi_layer", "ref.K2.multihead"),
-    mutants=(PLAIN,),
-)
+@check(id="cat.K.multi_head_layers", label="Claim §K", name="Multi-head multi-layer inherits the H.4 gap",
+       kind="ASYM", expected="GAP", spec=(100,), uses=("cat.H4.multi_layer", "ref.K2.multihead"),
+       mutants=(PLAIN,))  # fmt: skip
 def check_claim_K(ctx: Context) -> Result:
     r"""Closing claim of §K, spec #100: with h in {1, 2, 4} heads the per-layer maps still amplify ($C_j > 1$, their
     product compounds) and the observed error of dL/dX (shipped fast path, degree 4) obeys the unrolled bound.
@@ -216,18 +188,12 @@ def check_claim_K(ctx: Context) -> Result:
     return Result(ok, fig, {"n": n, "d": d, "m": m, "rows": rows}, observed=worst, bound=1.0, precision="float64")
 
 
-@check(
-    id="fast.alg1.vs_exact",
-    label="Algorithm 1",
-    name="ALTGrad: printed listing fails; corrected fast multi-layer "
-    "gradients within their certificates (zero violations)",
-    kind="ALG",
-    expected="WRONG-AS-PRINTED",
-    spec=(12, 83),
-    uses=("fast.E11.dX", "fast.F5.dW", "fast.G4.dWV", "fast.I7.masked_dot", "fast.I8.masked_hadamard"),
-    mutants=("corrected for printed",),
-    inherits=(43, 78),
-)
+@check(id="fast.alg1.vs_exact", label="Algorithm 1",
+       name="ALTGrad: printed listing fails; corrected fast multi-layer gradients within their certificates "
+       "(zero violations)",
+       kind="ALG", expected="WRONG-AS-PRINTED", spec=(12, 83),
+       uses=("fast.E11.dX", "fast.F5.dW", "fast.G4.dWV", "fast.I7.masked_dot", "fast.I8.masked_hadamard"),
+       mutants=("corrected for printed",), inherits=(43, 78))  # fmt: skip
 def check_alg1(ctx: Context) -> Result:
     r"""Algorithm 1: printed lines 14 (five terms), 19 ($g_w$ from $U_3, V_3$ only) and 22 ($X^\top \tilde f G$)
     against the exact gradient, one layer at $\beta = 1$; the shipped corrected fast path on stacks (causal or not,

@@ -33,15 +33,9 @@ from reference.attention import head_forward, head_vjp
 from reference.compare import rel_err
 
 
-@check(
-    id="fast.I1.degree_formula",
-    label="Lemma I.1",
-    name="Degree vs log(1/eps)/log(log(1/eps)/R) or ...R^2: the R^2 reading fits the certified degrees better",
-    kind="ASYM",
-    expected="AMBIG",
-    spec=(84,),
-    mutants=("logits in [-R, R]",),
-)
+@check(id="fast.I1.degree_formula", label="Lemma I.1",
+       name="Degree vs log(1/eps)/log(log(1/eps)/R) or ...R^2: the R^2 reading fits the certified degrees better",
+       kind="ASYM", expected="AMBIG", spec=(84,), mutants=("logits in [-R, R]",))  # fmt: skip
 def check_I1_degree(ctx: Context) -> Result:
     r"""Lemma I.1: certified degrees (fastpath.poly) on $[-R^2, R^2]$, fitted by $a \cdot F$ for both readings of
     the inner log; the $R^2$ reading must fit better. Mutant: the degrees certified on $[-R, R]$ instead (the
@@ -72,15 +66,9 @@ def check_I1_degree(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="fast.I3.prefix_suffix",
-    label="Lemma I.3",
-    name="Algorithm 2 prefix sums and the suffix-sum variant = dense masked products",
-    kind="ID",
-    expected="OK",
-    spec=(86, 87, 88),
-    mutants=("prefix sums for the transpose",),
-)
+@check(id="fast.I3.prefix_suffix", label="Lemma I.3",
+       name="Algorithm 2 prefix sums and the suffix-sum variant = dense masked products", kind="ID",
+       expected="OK", spec=(86, 87, 88), mutants=("prefix sums for the transpose",))  # fmt: skip
 def check_I3(ctx: Context) -> Result:
     r"""Lemma I.3: the shipped prefix/suffix sums against the dense masked products (TOL_ID). Mutant: the prefix sum
     used for the transposed product $(M \odot U V^\top)^\top v$ (the suffix sum forgotten)."""
@@ -123,16 +111,9 @@ def algorithm2_literal(U0: np.ndarray, V0: np.ndarray, v: np.ndarray, strict: bo
     return Y
 
 
-@check(
-    id="cat.alg2.causal_mask",
-    label="Algorithm 2",
-    name="CausalMask(U0, V0, v) = (M . U0 V0^T) v by prefix sums",
-    kind="ALG",
-    expected="OK",
-    spec=(87,),
-    uses=("ref.I5.causal",),
-    mutants=("diagonal left out of the mask",),
-)
+@check(id="cat.alg2.causal_mask", label="Algorithm 2",
+       name="CausalMask(U0, V0, v) = (M . U0 V0^T) v by prefix sums", kind="ALG", expected="OK",
+       spec=(87,), uses=("ref.I5.causal",), mutants=("diagonal left out of the mask",))  # fmt: skip
 def check_algorithm_2(ctx: Context) -> Result:
     r"""Algorithm 2, spec #87: the literal listing against the dense masked product (the mask includes the
     diagonal, spec §0.2). Mutant: line 7 reading $c_{j-1}$, a mask without the diagonal."""
@@ -152,16 +133,9 @@ def check_algorithm_2(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="cat.I4.masked_thin",
-    label="Lemma I.4",
-    name="(M . U0 V0^T) H by prefix sums: exact, counted work linear in n",
-    kind="ID",
-    expected="OK",
-    spec=(88,),
-    uses=("cat.alg2.causal_mask",),
-    mutants=("quadratic algorithm",),
-)
+@check(id="cat.I4.masked_thin", label="Lemma I.4",
+       name="(M . U0 V0^T) H by prefix sums: exact, counted work linear in n", kind="ID", expected="OK",
+       spec=(88,), uses=("cat.alg2.causal_mask",), mutants=("quadratic algorithm",))  # fmt: skip
 def check_lemma_I4(ctx: Context) -> Result:
     r"""Lemma I.4: the identity against dense (TOL_ID), and the counted multiply-adds of the shipped causal fast path
     (prefix and suffix sums) against n, with the dense masked product as the control the rule rejects. Wall-clock
@@ -193,17 +167,11 @@ def check_lemma_I4(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="fast.I6.masked_primitives",
-    label="Lemma I.6",
-    name="Masked primitives: Part 2 identity holds; no error "
-    "analysis, and the unmasked column-sum constant fails under the mask",
-    kind="INEQ",
-    expected="GAP",
-    spec=(90,),
-    uses=("fast.I3.prefix_suffix", "fast.C13.relative_error"),
-    mutants=("mask left out",),
-)
+@check(id="fast.I6.masked_primitives", label="Lemma I.6",
+       name="Masked primitives: Part 2 identity holds; no error analysis, and the unmasked column-sum constant "
+       "fails under the mask",
+       kind="INEQ", expected="GAP", spec=(90,), uses=("fast.I3.prefix_suffix", "fast.C13.relative_error"),
+       mutants=("mask left out",))  # fmt: skip
 def check_I6(ctx: Context) -> Result:
     r"""Lemma I.6: (a) the Part 2 identity with $U_M = (\tilde D^{-1}U_0) \oslash U$, $V_M = V_0 \oslash V$ (TOL_ID);
     (b) $\tilde f^M$ within the relative bound $2\varepsilon/(1-\varepsilon)$ (not in the paper); (c) the gap, measured:
@@ -289,18 +257,11 @@ def _masked_result(wrong, cmp, keys, cex) -> Result:
     )
 
 
-@check(
-    id="fast.I7.masked_dot",
-    label="Lemma I.7",
-    name="Causal dot-product terms: printed D6, D8, gv (f^M for "
-    "f^M^T) fail; corrected suffix-sum fast terms within certificate",
-    kind="ALG",
-    expected="WRONG-AS-PRINTED",
-    spec=(91,),
-    uses=("fast.I6.masked_primitives",),
-    mutants=("corrected for printed",),
-    inherits=(43, 78),
-)
+@check(id="fast.I7.masked_dot", label="Lemma I.7",
+       name="Causal dot-product terms: printed D6, D8, gv (f^M for f^M^T) fail; corrected suffix-sum fast terms "
+       "within certificate",
+       kind="ALG", expected="WRONG-AS-PRINTED", spec=(91,), uses=("fast.I6.masked_primitives",),
+       mutants=("corrected for printed",), inherits=(43, 78))  # fmt: skip
 def check_I7(ctx: Context) -> Result:
     r"""Lemma I.7: the printed masked D6, D8, D2 and $g_v$ against the exact masked gradient, and the shipped fast
     causal terms against their certificates. Mutant: the corrected forms in place of the printed ones."""
@@ -310,17 +271,10 @@ def check_I7(ctx: Context) -> Result:
     return _masked_result(wrong, cmp, ("layers[0].D6", "layers[0].D8", "layers[0].D2", "layers[0].dW_V"), cex)
 
 
-@check(
-    id="fast.I8.masked_hadamard",
-    label="Lemma I.8",
-    name="Causal Hadamard terms: printed D7, D4 fail; corrected fast D7, D4 and gw (Part 3) within certificate",
-    kind="ALG",
-    expected="WRONG-AS-PRINTED",
-    spec=(92,),
-    uses=("fast.I6.masked_primitives",),
-    mutants=("corrected for printed",),
-    inherits=(43,),
-)
+@check(id="fast.I8.masked_hadamard", label="Lemma I.8",
+       name="Causal Hadamard terms: printed D7, D4 fail; corrected fast D7, D4 and gw (Part 3) within certificate",
+       kind="ALG", expected="WRONG-AS-PRINTED", spec=(92,), uses=("fast.I6.masked_primitives",),
+       mutants=("corrected for printed",), inherits=(43,))  # fmt: skip
 def check_I8(ctx: Context) -> Result:
     r"""Lemma I.8: the printed masked D7, D4 against the exact ones; the shipped fast D7, D4, $g_w$ within their
     certificates. Mutant: the corrected forms in place of the printed ones."""

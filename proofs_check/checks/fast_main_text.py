@@ -95,62 +95,32 @@ def _lemma5(ctx: Context, key: str, label: str) -> Result:
     )
 
 
-@check(
-    id="cat.L5.1.fast_dT",
-    label="Lemma 5.1",
-    name="dL/dT_{i-1} in n^{1+o(1)} with error decaying in the degree",
-    kind="ASYM",
-    expected="OK",
-    spec=(14,),
-    uses=("ref.D17.five_terms",),
-    mutants=(QUAD,),
-)
+@check(id="cat.L5.1.fast_dT", label="Lemma 5.1",
+       name="dL/dT_{i-1} in n^{1+o(1)} with error decaying in the degree", kind="ASYM", expected="OK",
+       spec=(14,), uses=("ref.D17.five_terms",), mutants=(QUAD,))  # fmt: skip
 def check_lemma_5_1(ctx: Context) -> Result:
     r"""Lemma 5.1 (informal E.11), spec #14: error of the corrected $g_t$ against g, and counted work against n."""
     return _lemma5(ctx, "gt", "g_t")
 
 
-@check(
-    id="cat.L5.2.fast_dW",
-    label="Lemma 5.2",
-    name="dL/dW in n^{1+o(1)} with error decaying in the degree",
-    kind="ASYM",
-    expected="OK",
-    spec=(15,),
-    uses=("ref.F4.dW",),
-    mutants=(QUAD,),
-)
+@check(id="cat.L5.2.fast_dW", label="Lemma 5.2",
+       name="dL/dW in n^{1+o(1)} with error decaying in the degree", kind="ASYM", expected="OK",
+       spec=(15,), uses=("ref.F4.dW",), mutants=(QUAD,))  # fmt: skip
 def check_lemma_5_2(ctx: Context) -> Result:
     r"""Lemma 5.2 (informal F.5), spec #15: $g_w = \beta[(X^\top U_3)(V_3^\top X) - (X^\top U_4)(V_4^\top X)]$."""
     return _lemma5(ctx, "gw", "g_w")
 
 
-@check(
-    id="cat.L5.3.fast_dWV",
-    label="Lemma 5.3",
-    name="dL/dW_V in n^{1+o(1)} (corrected X^T f^T G)",
-    kind="ASYM",
-    expected="OK",
-    spec=(16,),
-    uses=("ref.G3.dWV",),
-    mutants=(QUAD,),
-    inherits=(78,),
-)
+@check(id="cat.L5.3.fast_dWV", label="Lemma 5.3", name="dL/dW_V in n^{1+o(1)} (corrected X^T f^T G)",
+       kind="ASYM", expected="OK", spec=(16,), uses=("ref.G3.dWV",), mutants=(QUAD,), inherits=(78,))  # fmt: skip
 def check_lemma_5_3(ctx: Context) -> Result:
     r"""Lemma 5.3 (informal G.4), spec #16: $g_v = (X^\top V_1)(U_1^\top G)$."""
     return _lemma5(ctx, "gv", "g_v")
 
 
-@check(
-    id="cat.T4.1.single_layer",
-    label="Theorem 4.1",
-    name="Single layer: fast and accurate only with bounded entries",
-    kind="ASYM",
-    expected="GAP",
-    spec=(10,),
-    uses=("cat.L5.1.fast_dT", "cat.L5.2.fast_dW", "cat.L5.3.fast_dWV"),
-    mutants=(QUAD,),
-)
+@check(id="cat.T4.1.single_layer", label="Theorem 4.1",
+       name="Single layer: fast and accurate only with bounded entries", kind="ASYM", expected="GAP",
+       spec=(10,), uses=("cat.L5.1.fast_dT", "cat.L5.2.fast_dW", "cat.L5.3.fast_dWV"), mutants=(QUAD,))  # fmt: skip
 def check_theorem_4_1(ctx: Context) -> Result:
     r"""Theorem 4.1, spec #10: with bounded entries the errors decay in g and the counted work is linear in n; the
     gap (the missing $R = o(\sqrt{\log n})$) measured on the shipped code: with the entries of X scaled by t the
@@ -208,16 +178,9 @@ def deepest_row(dd: dict) -> dict:
     return [r for r in rows if r["m"] == max(dd["settings"]["depths"])][0]
 
 
-@check(
-    id="cat.T4.2.multi_layer",
-    label="Theorem 4.2",
-    name="m layers: error compounds with depth (1/poly(n) unproven)",
-    kind="ASYM",
-    expected="GAP",
-    spec=(11,),
-    uses=("cat.T4.1.single_layer", "cat.H4.multi_layer"),
-    mutants=(QUAD,),
-)
+@check(id="cat.T4.2.multi_layer", label="Theorem 4.2",
+       name="m layers: error compounds with depth (1/poly(n) unproven)", kind="ASYM", expected="GAP",
+       spec=(11,), uses=("cat.T4.1.single_layer", "cat.H4.multi_layer"), mutants=(QUAD,))  # fmt: skip
 def check_theorem_4_2(ctx: Context) -> Result:
     r"""Theorem 4.2, spec #11: the depth gap (§2.10, measured per-layer norms) and the counted work of a 3-layer
     residual stack against n."""
@@ -239,16 +202,9 @@ def check_theorem_4_2(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="cat.T1.4.main",
-    label="Theorem 1.4",
-    name="Main result: needs bounded entries at every layer and depth control",
-    kind="ASYM",
-    expected="GAP",
-    spec=(5,),
-    uses=("cat.T4.2.multi_layer", "exp.W6.bounded_entries"),
-    mutants=(QUAD,),
-)
+@check(id="cat.T1.4.main", label="Theorem 1.4",
+       name="Main result: needs bounded entries at every layer and depth control", kind="ASYM",
+       expected="GAP", spec=(5,), uses=("cat.T4.2.multi_layer", "exp.W6.bounded_entries"), mutants=(QUAD,))  # fmt: skip
 def check_theorem_1_4(ctx: Context) -> Result:
     r"""Theorem 1.4, spec #5 (informal 4.2): both missing hypotheses shown (bounded entries, depth compounding), and
     the almost-linear cost of the multi-layer fast path (counted work)."""
@@ -267,16 +223,9 @@ def check_theorem_1_4(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="cat.L5.5.multi_layer",
-    label="Lemma 5.5",
-    name="Informal H.4: only dL/dX is bounded; errors compound",
-    kind="ASYM",
-    expected="GAP",
-    spec=(18,),
-    uses=("cat.H4.multi_layer",),
-    mutants=(QUAD,),
-)
+@check(id="cat.L5.5.multi_layer", label="Lemma 5.5",
+       name="Informal H.4: only dL/dX is bounded; errors compound", kind="ASYM", expected="GAP",
+       spec=(18,), uses=("cat.H4.multi_layer",), mutants=(QUAD,))  # fmt: skip
 def check_lemma_5_5(ctx: Context) -> Result:
     r"""Lemma 5.5, spec #18: part (ii) covers dL/dX only, yet the lower layers' weight gradients carry errors at
     least a tenth of dL/dX's (measured); the depth gap; part (i)'s cost (counted work of a 3-layer stack)."""
@@ -299,16 +248,9 @@ def check_lemma_5_5(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="cat.B1.multi_head_cost",
-    label="Claim §B.1",
-    name="h heads cost h n^{1+o(1)}; counted work linear in n",
-    kind="ASYM",
-    expected="OK",
-    spec=(19,),
-    uses=("cat.L5.1.fast_dT",),
-    mutants=(QUAD,),
-)
+@check(id="cat.B1.multi_head_cost", label="Claim §B.1",
+       name="h heads cost h n^{1+o(1)}; counted work linear in n", kind="ASYM", expected="OK", spec=(19,),
+       uses=("cat.L5.1.fast_dT",), mutants=(QUAD,))  # fmt: skip
 def check_claim_B1(ctx: Context) -> Result:
     r"""Claim §B.1, spec #19: counted work against n at h in {1, 2, 4} heads (rule per h) and against h at the
     largest n (reported)."""
@@ -339,16 +281,8 @@ def check_claim_B1(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="cat.B2.residual_cost",
-    label="Claim §B.2",
-    name="Residual adds O(nd) per layer",
-    kind="ASYM",
-    expected="OK",
-    spec=(20,),
-    uses=("cat.L5.1.fast_dT", "ref.J3.residual"),
-    mutants=(QUAD,),
-)
+@check(id="cat.B2.residual_cost", label="Claim §B.2", name="Residual adds O(nd) per layer", kind="ASYM",
+       expected="OK", spec=(20,), uses=("cat.L5.1.fast_dT", "ref.J3.residual"), mutants=(QUAD,))  # fmt: skip
 def check_claim_B2(ctx: Context) -> Result:
     r"""Claim §B.2, spec #20: the residual layer's counted work is linear in n, and its excess over the same layer
     without the skip, per token and width, stays bounded (O(nd): the excess / (n d) does not grow with n)."""

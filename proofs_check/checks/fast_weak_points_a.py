@@ -20,16 +20,9 @@ from proofs_check.experiments.beta_scale import beta_free_only_for_beta_1
 from proofs_check.registry import Context, Result, check
 
 
-@check(
-    id="exp.W5.beta",
-    label="Weak point W5",
-    name="The beta-free appendix formulas hold only for beta = 1",
-    kind="ID",
-    expected="AMBIG",
-    spec=(29,),
-    uses=("ref.F4.dW",),
-    mutants=("beta kept in the appendix forms",),
-)
+@check(id="exp.W5.beta", label="Weak point W5",
+       name="The beta-free appendix formulas hold only for beta = 1", kind="ID", expected="AMBIG",
+       spec=(29,), uses=("ref.F4.dW",), mutants=("beta kept in the appendix forms",))  # fmt: skip
 def check_W5(ctx: Context) -> Result:
     r"""Weak point W5 (spec §4, catalogue #29): $\beta$-free forms against mpmath FD for $\beta \in \{1, 1/d\}$.
 
@@ -59,16 +52,9 @@ def check_W5(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="exp.W6.bounded_entries",
-    label="Weak point W6",
-    name="Logit range across depth leaves the C.13 regime",
-    kind="ASYM",
-    expected="GAP",
-    spec=(36,),
-    uses=("ref.J3.residual",),
-    mutants=("skip connection removed",),
-)
+@check(id="exp.W6.bounded_entries", label="Weak point W6",
+       name="Logit range across depth leaves the C.13 regime", kind="ASYM", expected="GAP", spec=(36,),
+       uses=("ref.J3.residual",), mutants=("skip connection removed",))  # fmt: skip
 def check_W6(ctx: Context) -> Result:
     r"""Weak point W6 (spec §4; Lemma C.13 / I.1 hypotheses).
 
@@ -107,16 +93,9 @@ def check_W6(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="exp.W7.depth",
-    label="Weak point W7",
-    name="Error compounding over layers: C_j, products, growth per cell",
-    kind="ASYM",
-    expected="GAP",
-    spec=(83, 97),
-    uses=("cat.H4.multi_layer",),
-    mutants=(PLAIN,),
-)
+@check(id="exp.W7.depth", label="Weak point W7",
+       name="Error compounding over layers: C_j, products, growth per cell", kind="ASYM", expected="GAP",
+       spec=(83, 97), uses=("cat.H4.multi_layer",), mutants=(PLAIN,))  # fmt: skip
 def check_W7(ctx: Context) -> Result:
     r"""Weak point W7 (spec §4; Lemma H.4, J.5, §2.10; also W17).
 
@@ -160,16 +139,10 @@ WITH_N = {
 }
 
 
-@check(
-    id="exp.W8.looseness",
-    label="Weak point W8",
-    name="observed/bound per lemma (C.13-C.19, E.2-E.11, F.5, G.4, H.2); fitted exponents with intervals",
-    kind="INEQ",
-    expected="OK",
-    spec=(37, 38, 39, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 75, 79, 81),
-    uses=("ref.D17.five_terms",),
-    mutants=(N_SMALLER,),
-)
+@check(id="exp.W8.looseness", label="Weak point W8",
+       name="observed/bound per lemma (C.13-C.19, E.2-E.11, F.5, G.4, H.2); fitted exponents with intervals",
+       kind="INEQ", expected="OK", spec=(37, 38, 39, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 75, 79, 81),
+       uses=("ref.D17.five_terms",), mutants=(N_SMALLER,))  # fmt: skip
 def check_W8(ctx: Context) -> Result:
     r"""Weak point W8 (spec §4; spec §2.4 bounds; spec §0.5 item 5).
 
@@ -200,16 +173,9 @@ def check_W8(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="exp.W18.constants",
-    label="Weak point W18",
-    name="Loose constants (C.18, C.19, E.2, E.7): tight and printed",
-    kind="INEQ",
-    expected="OK",
-    spec=(41, 42, 61, 66),
-    uses=("exp.W8.looseness",),
-    mutants=("d dropped from C.18",),
-)
+@check(id="exp.W18.constants", label="Weak point W18",
+       name="Loose constants (C.18, C.19, E.2, E.7): tight and printed", kind="INEQ", expected="OK",
+       spec=(41, 42, 61, 66), uses=("exp.W8.looseness",), mutants=("d dropped from C.18",))  # fmt: skip
 def check_W18(ctx: Context) -> Result:
     r"""Weak point W18 (spec §4; Lemmas C.18, C.19, E.2, E.7): the printed constants (factor n) and the tight ones
     ($\|h\| \le d\|X\|\|W_V\|$, $\|s\| \le \|h\|$, no n for a diagonal scaling) both hold; slacks recorded.
@@ -231,16 +197,9 @@ def check_W18(ctx: Context) -> Result:
     return Result(ok, fig, {"rows": rows, "table": tab}, observed=worst, bound=1.0, precision="float64")
 
 
-@check(
-    id="exp.W9.weight_grads",
-    label="Weak point W9",
-    name="Weight-gradient errors of lower layers (unbounded by H.4; illustration: no bound exists to test)",
-    kind="ASYM",
-    expected="GAP",
-    spec=(18, 83),
-    uses=("cat.H4.multi_layer",),
-    illustration=True,
-)
+@check(id="exp.W9.weight_grads", label="Weak point W9",
+       name="Weight-gradient errors of lower layers (unbounded by H.4; illustration: no bound exists to test)",
+       kind="ASYM", expected="GAP", spec=(18, 83), uses=("cat.H4.multi_layer",), illustration=True)  # fmt: skip
 def check_W9(ctx: Context) -> Result:
     r"""Weak point W9 (spec §4; Lemma H.4, Theorem 4.2): per-layer errors of $g_w$, $g_v$ at the largest depth,
     against the error of dL/dX. Illustration: Lemma 5.5 (ii) states no bound for them, so nothing measured here can

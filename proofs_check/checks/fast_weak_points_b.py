@@ -19,16 +19,9 @@ from proofs_check.experiments.forward_error import SIGNIFICANT
 from proofs_check.registry import Context, Result, check
 
 
-@check(
-    id="exp.W10.forward",
-    label="Weak point W10",
-    name="Forward-induced error (fast forward) is not analysed",
-    kind="ASYM",
-    expected="GAP",
-    spec=(12, 83),
-    uses=("cat.H4.multi_layer",),
-    mutants=("exact forward",),
-)
+@check(id="exp.W10.forward", label="Weak point W10",
+       name="Forward-induced error (fast forward) is not analysed", kind="ASYM", expected="GAP",
+       spec=(12, 83), uses=("cat.H4.multi_layer",), mutants=("exact forward",))  # fmt: skip
 def check_W10(ctx: Context) -> Result:
     r"""Weak point W10 (spec §4; Algorithm 1, Lemma H.4): exact/fast forward x exact/fast backward; the
     forward-induced error is far above float64 rounding (relative > 2^20 u), a real term no lemma analyses.
@@ -66,16 +59,9 @@ def check_W10(ctx: Context) -> Result:
     )
 
 
-@check(
-    id="exp.W11.phi_prime",
-    label="Weak point W11",
-    name="Error transfer through g_i grows with unbounded phi'",
-    kind="ASYM",
-    expected="GAP",
-    spec=(81, 82),
-    uses=("ref.H2.G_i",),
-    mutants=("bounded phi'",),
-)
+@check(id="exp.W11.phi_prime", label="Weak point W11",
+       name="Error transfer through g_i grows with unbounded phi'", kind="ASYM", expected="GAP",
+       spec=(81, 82), uses=("ref.H2.G_i",), mutants=("bounded phi'",))  # fmt: skip
 def check_W11(ctx: Context) -> Result:
     r"""Weak point W11 (spec §4; Lemma H.2, §2.6): the realized worst amplification through the reference's block
     backward against $\|\mathrm{Attn}W_g\|_\infty$ for tanh and $x^3$ (log–log slope with interval): the cube's grows
@@ -101,16 +87,9 @@ def check_W11(ctx: Context) -> Result:
     return Result(bool(shown), fig, {**pp, "series": ser}, observed=f["cube"]["lo"], bound=1.0, precision="float64")
 
 
-@check(
-    id="exp.W14.degree_formula",
-    label="Weak point W14",
-    name="Lemma I.1 degree: inner log with R^2 fits better",
-    kind="ASYM",
-    expected="AMBIG",
-    spec=(84,),
-    uses=(),
-    mutants=("logits in [-R, R]",),
-)
+@check(id="exp.W14.degree_formula", label="Weak point W14",
+       name="Lemma I.1 degree: inner log with R^2 fits better", kind="ASYM", expected="AMBIG", spec=(84,),
+       uses=(), mutants=("logits in [-R, R]",))  # fmt: skip
 def check_W14(ctx: Context) -> Result:
     r"""Weak point W14 (spec §4; Lemma I.1, §2.5): the minimal certified Taylor/Chebyshev degree for relative eps on
     $[-R^2, R^2]$, fitted against both readings; the $R^2$ reading fits better for both kinds. Mutant: the degrees
@@ -145,16 +124,9 @@ def check_W14(ctx: Context) -> Result:
 ACCURATE = "degree high enough for the relative error"
 
 
-@check(
-    id="exp.W19.relative_error",
-    label="Weak point W19",
-    name="Absolute 1/poly(n) met while the relative error is large",
-    kind="ASYM",
-    expected="GAP",
-    spec=(11,),
-    uses=("cat.H4.multi_layer",),
-    mutants=(ACCURATE,),
-)
+@check(id="exp.W19.relative_error", label="Weak point W19",
+       name="Absolute 1/poly(n) met while the relative error is large", kind="ASYM", expected="GAP",
+       spec=(11,), uses=("cat.H4.multi_layer",), mutants=(ACCURATE,))  # fmt: skip
 def check_W19(ctx: Context) -> Result:
     r"""Weak point W19 (spec §4; Theorem 4.2): absolute, relative error and cosine per component for the sum loss
     and the 1/(nd)-normalized loss; some component of the normalized loss meets an absolute 1/n while its relative
@@ -177,16 +149,9 @@ def check_W19(ctx: Context) -> Result:
     return Result(bool(hidden), fig, re_, observed=worst["rel"], bound=1e-2, precision="float64")
 
 
-@check(
-    id="exp.W20.rank",
-    label="Weak point W20",
-    name="Measured rank of the lift against the paper's C(2(g+d),2g)",
-    kind="INEQ",
-    expected="OK",
-    spec=(84, 36),
-    uses=(),
-    mutants=("bound counts degree-g monomials only",),
-)
+@check(id="exp.W20.rank", label="Weak point W20",
+       name="Measured rank of the lift against the paper's C(2(g+d),2g)", kind="INEQ", expected="OK",
+       spec=(84, 36), uses=(), mutants=("bound counts degree-g monomials only",))  # fmt: skip
 def check_W20(ctx: Context) -> Result:
     r"""Weak point W20 (spec §4; Lemma I.1): the numerical rank of the shipped lift (SVD, n > r) is at most the
     paper's bound; ratio recorded. Mutant: a bound that counts only the monomials of degree exactly g,
@@ -213,16 +178,9 @@ def check_W20(ctx: Context) -> Result:
     return Result(ok, fig, {**rb, "series": ser}, observed=worst, bound=1.0, precision="float64 (SVD)")
 
 
-@check(
-    id="exp.W22.G_norms",
-    label="Weak point W22",
-    name="|G_i| per layer: computed, not an input (illustration: the E-lemmas state no bound on it)",
-    kind="ASYM",
-    expected="GAP",
-    spec=(61,),
-    uses=("cat.H4.multi_layer",),
-    illustration=True,
-)
+@check(id="exp.W22.G_norms", label="Weak point W22",
+       name="|G_i| per layer: computed, not an input (illustration: the E-lemmas state no bound on it)",
+       kind="ASYM", expected="GAP", spec=(61,), uses=("cat.H4.multi_layer",), illustration=True)  # fmt: skip
 def check_W22(ctx: Context) -> Result:
     r"""Weak point W22 (spec §4; Lemmas E.2 ff.): $\|G_i\|_\infty$ per layer for the deepest stack; the E-lemmas
     assume it is an input of O(log n) bits. Illustration: no stated bound to violate."""
