@@ -22,10 +22,9 @@ import math
 import numpy as np
 
 from fastpath.features import lift, rank_of, row_kron
-from fastpath.layer import attention_forward
 from fastpath.lowrank import gamma, logit_range, lowrank_attention
 from fastpath.poly import chebyshev_coeffs, taylor_coeffs
-from proofs_check.checks.fast_common import BLOCK, mx, one_head, p_parts, rho, within
+from proofs_check.checks.fast_common import fast_forward, mx, one_head, p_parts, rho, within
 from proofs_check.registry import Context, Result, check
 from reference.attention import attention_matrix, logits, unnormalised
 from reference.compare import TOLERANCES, rel_err
@@ -149,19 +148,7 @@ def check_C14(ctx: Context) -> Result:
     rows = []
     for causal, eps in itertools.product((False, True), (1e-4, 1e-10)):
         L = one_head(rng, 96 if ctx.quick else 384, 4, causal=causal, eps=eps)
-        st, s_fast = attention_forward(
-            L["X"],
-            L["WQ"],
-            L["WK"],
-            L["WV"],
-            beta=L["beta"],
-            causal=causal,
-            heads=1,
-            eps=eps,
-            kind="chebyshev",
-            budget=2**31,
-            block=BLOCK,
-        )
+        st, s_fast = fast_forward(L, eps=eps, causal=causal)
         c = L["c"]
         if ctx.mutated("f~ transposed"):
             s_fast = L["V1"] @ (L["U1"].T @ c.h)  # (n, d)

@@ -24,8 +24,7 @@ import numpy as np
 
 import fastpath
 from fastpath.features import row_kron
-from fastpath.layer import attention_backward, attention_forward
-from proofs_check.checks.fast_common import TOL_ID, mx, one_head, p_parts, within
+from proofs_check.checks.fast_common import TOL_ID, counted_result, fast_backward, mx, one_head, p_parts, within
 from proofs_check.decide import WRONG
 from proofs_check.experiments.scaling import decide
 from proofs_check.registry import Context, Result, check
@@ -72,13 +71,11 @@ def check_lemma_E1(ctx: Context) -> Result:
         f"K vs p1 1_n {e_id:.1e}; fast-s error {e_K:.1e} <= {b_K:.1e}; counted work exponent "
         f"{dec['exponent']:.2f} (p1 1_n route {dec['control_exponent']:.2f}; rule <= {dec['exponent_ok']})"
     )
-    return Result(
+    return counted_result(
         ok,
         fig,
         {"identity": e_id, "K_error": e_K, "K_bound": b_K, "ns": ns, "madds": cand, "control_madds": quad, "rule": dec},
-        observed=dec["exponent"],
-        bound=dec["exponent_ok"],
-        precision="counted work",
+        dec,
     )
 
 
@@ -182,20 +179,7 @@ def _term_check(lemma: str):
         e_z, _ = _kernel_errors(L, zp, False)
         bound_p = n * d * e_z * nrm
         # corrected: the shipped fast backward against the reference
-        st, _ = attention_forward(
-            X,
-            L["WQ"],
-            L["WK"],
-            L["WV"],
-            beta=1.0,
-            causal=False,
-            heads=1,
-            eps=1e-8,
-            kind="chebyshev",
-            budget=2**31,
-            block=32,
-        )
-        fast_c = attention_backward(st, X, G).terms[term]
+        fast_c = fast_backward(L, eps=1e-8).terms[term]  # one_head(beta=1.0) above
         exact_c = head_vjp(G, c).terms[term]
         bound_c = n * d * _kernel_errors(L, zc, False)[0] * nrm
         err_p, err_c = mx(fast_p - exact_p), mx(fast_c - exact_c)

@@ -24,7 +24,7 @@ from fastpath.compare import compare, random_layers
 from fastpath.features import lift, row_kron
 from fastpath.lowrank import logit_range
 from fastpath.poly import certified_poly
-from proofs_check.checks.fast_common import TOL_ID, exp, rho, series
+from proofs_check.checks.fast_common import TOL_ID, counted_result, exp, rho, series
 from proofs_check.decide import WRONG
 from proofs_check.experiments.scaling import decide
 from proofs_check.registry import Context, Result, check
@@ -157,14 +157,7 @@ def check_lemma_I4(ctx: Context) -> Result:
         "counted multiply-adds",
         logx=True,
     )
-    return Result(
-        e < TOL_ID and dec["ok"],
-        fig,
-        {"error": e, "rule": dec, "timing": t, "series": ser},
-        observed=dec["exponent"],
-        bound=dec["exponent_ok"],
-        precision="counted work",
-    )
+    return counted_result(e < TOL_ID and dec["ok"], fig, {"error": e, "rule": dec, "timing": t, "series": ser}, dec)
 
 
 @check(id="fast.I6.masked_primitives", label="Lemma I.6",

@@ -16,16 +16,25 @@ import math
 
 import numpy as np
 
-from fastpath.lowrank import lowrank_attention
+from fastpath.layer import attention_backward, attention_forward
+from fastpath.lowrank import MEMORY_BUDGET, lowrank_attention
 from proofs_check import experiments as ex
 from proofs_check.decide import tolerance
-from proofs_check.registry import Context
-from reference.attention import head_forward
+from proofs_check.registry import Context, Result
+from reference.attention import head_forward, logit_gradient
 from reference.backend import FLOAT64
 
 BLOCK = 32  # tokens per block of the fast causal path in these checks
 REL_SLACK, ABS_SLACK = 1e-9, 1e-14  # spec §0.1 [INEQ]: lhs <= rhs (1 + 1e-9) + 1e-14
 TOL_ID = tolerance("eq", FLOAT64)  # 2^20 u: the derived identity tolerance of proofs_check.decide (= SPEC TOL_ID)
+
+
+def counted_result(ok: bool, figure: str, data: dict, rule: dict) -> Result:
+    """The Result of an [ASYM] check decided from counted work (spec §0.5 item 7): ``rule`` is the decision of
+    :func:`proofs_check.experiments.scaling.decide`; observed is its exponent, bound the rule's limit."""
+    return Result(
+        bool(ok), figure, data, observed=rule["exponent"], bound=rule["exponent_ok"], precision="counted work"
+    )
 
 
 def within(observed: float, bound: float) -> bool:
@@ -98,6 +107,27 @@ def one_head(
 
 
 def p_parts(L: dict):
-    """(G, h, f, f~, q = G h^T, K = (G . s) 1) of a :func:`one_head` fixture (exact K)."""
+    """(G, h, f, f~, q = G h^T, K = (G . s) 1) of a :func:`one_head` fixture (exact K, from
+    :func:`reference.attention.logit_gradient`)."""
     c = L["c"]
-    return L["G"], c.h, c.f, L["ft"], L["G"] @ c.h.T, (L["G"] * c.s).sum(axis=1)
+    K = logit_gradient(L["G"], c.f, c.h, c.s)[0]  # (n,)
+    return L["G"], c.h, c.f, L["ft"], L["G"] @ c.h.T, K
+
+
+def fast_forward(L: dict, *, eps: float, causal: bool = False, block: int = BLOCK):
+    """The shipped fast forward of a :func:`one_head` fixture's head (:func:`fastpath.layer.attention_forward`, one
+    head, Chebyshev polynomial for ``eps``): (head states, s~ (n, d))."""
+    return attention_forward(L["X"], L["WQ"], L["WK"], L["WV"], beta=L["beta"], causal=causal, heads=1, eps=eps,
+                             kind="chebyshev", budget=MEMORY_BUDGET, block=block)  # fmt: skip
+
+
+def fast_backward(L: dict, *, eps: float, causal: bool = False):
+    """The shipped corrected fast backward (:func:`fastpath.layer.attention_backward`) of :func:`fast_forward` with
+    the fixture's upstream G: ``AttentionGradsFast`` (terms, dX, dW, dW_V)."""
+    st, _ = fast_forward(L, eps=eps, causal=causal)
+    return attention_backward(st, L["X"], L["G"])
+
+
+def ineq_result(observed: float, bound: float, figure: str, data: dict, precision: str = "float64") -> Result:
+    """The Result of an [INEQ] check: ok when :func:`within` (spec §0.1), observed and bound as given."""
+    return Result(within(observed, bound), figure, data, observed=observed, bound=bound, precision=precision)

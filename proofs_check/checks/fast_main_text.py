@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 import fastpath
-from proofs_check.checks.fast_common import exp, series, slope_txt
+from proofs_check.checks.fast_common import counted_result, exp, series, slope_txt
 from proofs_check.experiments import stacks as sk
 from proofs_check.experiments.scaling import decide
 from proofs_check.experiments.stats import errs, fit_line
@@ -85,13 +85,8 @@ def _lemma5(ctx: Context, key: str, label: str) -> Result:
         "degree g",
         "relative error",
     )
-    return Result(
-        f_err["hi"] < 0 and dec["ok"],
-        fig,
-        {"degree_sweep": sw, "rule": dec, "timing": t, "series": ser},
-        observed=dec["exponent"],
-        bound=dec["exponent_ok"],
-        precision="counted work",
+    return counted_result(
+        f_err["hi"] < 0 and dec["ok"], fig, {"degree_sweep": sw, "rule": dec, "timing": t, "series": ser}, dec
     )
 
 
@@ -149,14 +144,7 @@ def check_theorem_4_1(ctx: Context) -> Result:
         + ", ".join(f"t={r['t']:g}: rank {r['rank']} ({r['method'][:7]})" for r in rows)
         + f" (n={n})"
     )
-    return Result(
-        bounded and gap,
-        fig,
-        {"degree_sweep": sw, "entry_scaling": rows, "rule": dec},
-        observed=dec["exponent"],
-        bound=dec["exponent_ok"],
-        precision="counted work",
-    )
+    return counted_result(bounded and gap, fig, {"degree_sweep": sw, "entry_scaling": rows, "rule": dec}, dec)
 
 
 PLAIN = "contracting stack (no skip)"  # the variant where the proof's induction is harmless
@@ -192,14 +180,7 @@ def check_theorem_4_2(ctx: Context) -> Result:
         f"prod_j ||B_j|| grows x{math.exp(pf['slope']):.2f}/layer [{math.exp(pf['lo']):.2f}, "
         f"{math.exp(pf['hi']):.2f}]; error grows in cells {c['cells_growing']}; m=3 stack: {_work_txt(dec)}"
     )
-    return Result(
-        gap and dec["ok"],
-        fig,
-        {"conclusion": c, "fits": dd["fits"], "rule": dec},
-        observed=dec["exponent"],
-        bound=dec["exponent_ok"],
-        precision="counted work",
-    )
+    return counted_result(gap and dec["ok"], fig, {"conclusion": c, "fits": dd["fits"], "rule": dec}, dec)
 
 
 @check(id="cat.T1.4.main", label="Theorem 1.4",
@@ -213,13 +194,11 @@ def check_theorem_1_4(ctx: Context) -> Result:
     dec = counted(ctx, "fast_m3")
     left = be["scales_leaving_logit_regime"]
     fig = f"weight scales leaving the logit regime (>= log n): {left}; depth gap: {gap}; {_work_txt(dec)}"
-    return Result(
+    return counted_result(
         gap and bool(left) and dec["ok"],
         fig,
         {"bounded_entries": be["text"], "depth": dd["conclusion"]["text"], "rule": dec},
-        observed=dec["exponent"],
-        bound=dec["exponent_ok"],
-        precision="counted work",
+        dec,
     )
 
 
@@ -238,14 +217,7 @@ def check_lemma_5_5(ctx: Context) -> Result:
         f"gap {gap}; {_work_txt(dec)}"
     )
     ok = gap and w >= 0.1 * last["dX"]["rel"] and dec["ok"]
-    return Result(
-        ok,
-        fig,
-        {"row": last, "conclusion": dd["conclusion"]["text"], "rule": dec},
-        observed=dec["exponent"],
-        bound=dec["exponent_ok"],
-        precision="counted work",
-    )
+    return counted_result(ok, fig, {"row": last, "conclusion": dd["conclusion"]["text"], "rule": dec}, dec)
 
 
 @check(id="cat.B1.multi_head_cost", label="Claim §B.1",
@@ -293,11 +265,4 @@ def check_claim_B2(ctx: Context) -> Result:
     per = [(a - b) / (n * d) for n, a, b in zip(r["ns"], r["madds"], p["madds"], strict=True)]
     bounded = per[-1] <= per[0] + 1e-9 * max(1.0, abs(per[0]))  # (a - b)/(n d) must not grow: exact integers
     fig = f"residual layer: {_work_txt(dec)}; extra madds per (n d): {', '.join(f'{x:.2f}' for x in per)}"
-    return Result(
-        dec["ok"] and bounded,
-        fig,
-        {"rule": dec, "extra_per_nd": per},
-        observed=dec["exponent"],
-        bound=dec["exponent_ok"],
-        precision="counted work",
-    )
+    return counted_result(dec["ok"] and bounded, fig, {"rule": dec, "extra_per_nd": per}, dec)
