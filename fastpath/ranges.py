@@ -22,9 +22,10 @@ upper bound of the *exact* real value for the float64 entries given, and never c
   least of this, its own CS bound and its own exact box (in the rotated basis); the bound is the largest over pairs,
   O(n d^2 levels + C^2 d) for C clusters a side.
 
-* **norm tail** (:func:`tail_bound`): the logits of the t largest-norm queries and keys computed (float, plus
-  one scalar rounding term), Cauchy-Schwarz on the rest; t doubles from d to at most 16 d, O(n d^2). On both input
-  distributions of issue 14 it meets the true maximum to rounding (``benchmarks/range_bench.py``).
+* **norm staircase** (:func:`tail_bound`): the logits of every pair whose norm product exceeds a level L computed
+  (float, plus one scalar rounding term), L (Cauchy-Schwarz) for the rest; L as low as a budget of 16 d (n + m)
+  pairs allows, O(n d^2). On both input distributions of issue 14 it meets the true maximum to rounding
+  (``benchmarks/range_bench.py``).
 
 :func:`logit_bound` returns the least of them.
 
@@ -33,7 +34,8 @@ float towards $+\infty$, sums and products inflated by $\gamma_m \le 2mu$ and $m
 bound is an upper bound of the exact real maximum for the float64 entries given; the derivation of each term is in
 the function's docstring.
 
-Re-centring (issue 14 item 2): :func:`centres`, :func:`recentred_range`, :func:`key_spread` (see there).
+Re-centring (issue 14 item 2): :mod:`fastpath.recentre` (``centres``, ``recentred_range``, ``key_spread``,
+re-exported here).
 
 Shape legend: n, m tokens (queries, keys), d head width (d_h), C clusters, B blocks.
 """
@@ -48,7 +50,6 @@ from fastpath.directed import TINY, down, gam, matmul_encl, norms_up, prod_up, r
 
 LEVELS = 4  # cluster tree depth: 2^4 = 16 clusters a side
 MIN_LEAF = 8  # a cluster is not split below this many tokens
-SPREAD_MAX = 64 * math.log(2)  # largest key-weight spread centres() accepts (see key_spread)
 
 
 # -- the bounds -------------------------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def rotated_bound(q: np.ndarray, k: np.ndarray, beta: float, O: np.ndarray | Non
     r"""Exact box in the basis O (default: the best of :func:`bases`), plus the defect term (module docstring)."""
     q, k, b = _check(q, k, beta)
     if O is None:
-        return min(rotated_bound(q, k, beta, O) for O in bases(q, k))
+        return prod_up(b, _best_rotation(q, k)[0])
     (qO, dq), (kO, dk) = _rotate(q, O), _rotate(k, O)  # (n, d), (d,) each
     box = float(_box_max(down(qO.min(0) - dq), up(qO.max(0) + dq), down(kO.min(0) - dk), up(kO.max(0) + dk)))
     defect = prod_up(float(norms_up(q).max()), float(norms_up(k).max()), orthogonality_defect(O))
@@ -187,11 +188,11 @@ def _labels(blocks_arg, n: int, name: str) -> np.ndarray:
 
 def _group(values: np.ndarray, lab: np.ndarray, B: int, ufunc, empty: float) -> np.ndarray:
     """``ufunc`` (np.maximum / np.minimum) of ``values`` (n, ...) per label: (B, ...); ``empty`` for no member."""
-    order = np.argsort(lab, kind="stable")
-    sl = lab[order]
+    order = None if (lab[1:] >= lab[:-1]).all() else np.argsort(lab, kind="stable")  # sorted labels: no sort
+    sl = lab if order is None else lab[order]
     starts = np.flatnonzero(np.r_[True, sl[1:] != sl[:-1]])  # first row of each present label
     out = np.full((B,) + values.shape[1:], empty)
-    out[sl[starts]] = ufunc.reduceat(values[order], starts, axis=0)
+    out[sl[starts]] = ufunc.reduceat(values if order is None else values[order], starts, axis=0)
     return out
 
 
@@ -212,7 +213,7 @@ def _stats(Z: np.ndarray, lab: np.ndarray, B: int, O: np.ndarray):
 
 
 def _pair_bounds(q, k, b: float, lq: np.ndarray, lk: np.ndarray, O: np.ndarray) -> np.ndarray:
-    r"""Per pair of blocks (Bq, Bk): $|\beta|$ times the least of its CS, rotated-box and ball bounds."""
+    r"""Per pair of blocks (Bq, Bk): $|\beta|$ times the least of its CS, rotated-box, ball and tail bounds."""
     Bq, Bk = int(lq.max()) + 1, int(lk.max()) + 1
     cq, rq, mq, loq, hiq, nq = _stats(q, lq, Bq, O)
     ck, rk, mk, lok, hik, nk = _stats(k, lk, Bk, O)
@@ -223,15 +224,37 @@ def _pair_bounds(q, k, b: float, lq: np.ndarray, lk: np.ndarray, O: np.ndarray) 
     ncq, nck = norms_up(cq), norms_up(ck)
     ball = up(up(np.abs(cc) + dc) + up(rq[:, None] * nck[None, :]))
     ball = up(up(ball + up(rk[None, :] * ncq[:, None])) + up(rq[:, None] * rk[None, :]))
-    out = up(b * np.minimum(np.minimum(cs, box), ball))  # (Bq, Bk)
+    tail = _pair_tail(q, k, lq, lk, Bq, Bk)
+    out = up(b * np.minimum(np.minimum(cs, box), np.minimum(ball, tail)))  # (Bq, Bk)
     out[(nq == 0)[:, None] | (nk == 0)[None, :]] = 0.0  # empty blocks hold no logit
     return out
 
 
+def _pair_tail(q, k, lq: np.ndarray, lk: np.ndarray, Bq: int, Bk: int) -> np.ndarray:
+    r"""Per pair of blocks, the norm-tail bound of :func:`tail_bound` with the global top t = min(8 d, n, m):
+    $\max(\max_{i \in I \cap T_q, j \in J}, \max_{i \in I, j \in J \cap T_k}) |q_i\cdot k_j|$ (float, plus one
+    scalar rounding term) or the CS bound of the pair's non-tail tokens. (Bq, Bk); O(t (n + m) d)."""
+    d = q.shape[1]
+    nq, nk = norms_up(q), norms_up(k)  # (n,), (m,)
+    t = min(8 * d, q.shape[0], k.shape[0])
+    Tq, Tk = np.argsort(-nq, kind="stable")[:t], np.argsort(-nk, kind="stable")[:t]  # (t,) each
+    err = up(up(gam(d) * prod_up(float(nq.max()), float(nk.max()))) + d * TINY)
+    P1 = _group(np.abs(q[Tq] @ k.T).T, lk, Bk, np.maximum, 0.0)  # (Bk, t)
+    P2 = _group(np.abs(q @ k[Tk].T), lq, Bq, np.maximum, 0.0)  # (Bq, t)
+    E = np.maximum(_group(P1.T, lq[Tq], Bq, np.maximum, 0.0), _group(P2.T, lk[Tk], Bk, np.maximum, 0.0).T)
+    nq[Tq], nk[Tk] = 0.0, 0.0  # the rest: tokens outside the tails
+    rest = up(_group(nq, lq, Bq, np.maximum, 0.0)[:, None] * _group(nk, lk, Bk, np.maximum, 0.0)[None, :])
+    return np.maximum(up(E + err), rest)  # (Bq, Bk)
+
+
 def best_basis(q: np.ndarray, k: np.ndarray) -> np.ndarray:
     """The candidate of :func:`bases` with the least rotated-box bound (d, d)."""
-    cands = bases(q, k)
-    return cands[int(np.argmin([rotated_bound(q, k, 1.0, O) for O in cands]))]
+    return _best_rotation(q, k)[1]
+
+
+def _best_rotation(q: np.ndarray, k: np.ndarray) -> tuple[float, np.ndarray]:
+    """(least rotated-box bound at beta = 1, its basis) over :func:`bases`."""
+    return min(((rotated_bound(q, k, 1.0, O), i, O) for i, O in enumerate(bases(q, k))), key=lambda x: x[:2])[::2]
 
 
 def block_bounds(q, k, beta, q_blocks, k_blocks) -> np.ndarray:
@@ -239,56 +262,82 @@ def block_bounds(q, k, beta, q_blocks, k_blocks) -> np.ndarray:
 
     ``q_blocks``, ``k_blocks``: a block size c (contiguous blocks ``[0, c), [c, 2c), ...`` as
     :func:`fastpath.causal.blocks`) or integer labels of shape (n,) / (m,). Returns (Bq, Bk), Bq = number of
-    query blocks; each entry is the least of the pair's CS, rotated-box and ball bounds (module docstring), and 0
-    for an empty block. O(n d^2 + Bq Bk d).
+    query blocks; each entry is the least of the pair's CS, rotated-box, ball and norm-tail bounds (module
+    docstring), and 0 for an empty block. O(n d^2 + Bq Bk d).
     """
     q, k, b = _check(q, k, beta)
     lq, lk = _labels(q_blocks, q.shape[0], "q_blocks"), _labels(k_blocks, k.shape[0], "k_blocks")
     return _pair_bounds(q, k, b, lq, lk, best_basis(q, k))
 
 
-def cluster_bound(q, k, beta, levels: int = LEVELS) -> float:
-    """Ball-cluster bound: the largest per-pair bound over the clusters of :func:`tree_labels` (module docstring)."""
+def cluster_bound(q, k, beta, levels: int = LEVELS, O: np.ndarray | None = None) -> float:
+    """Ball-cluster bound: the largest per-pair bound over the clusters of :func:`tree_labels` (module docstring);
+    boxes in the basis O (default :func:`best_basis`). Tokens are reordered by cluster first (no sort per group)."""
     q, k, b = _check(q, k, beta)
-    O = best_basis(q, k)
-    return float(_pair_bounds(q, k, b, tree_labels(q @ O, levels), tree_labels(k @ O, levels), O).max())
+    O = best_basis(q, k) if O is None else O
+    lq, lk = tree_labels(q @ O, levels), tree_labels(k @ O, levels)  # (n,), (m,)
+    oq, ok = np.argsort(lq, kind="stable"), np.argsort(lk, kind="stable")
+    return float(_pair_bounds(q[oq], k[ok], b, lq[oq], lk[ok], O).max())
 
 
-def tail_bound(q, k, beta, t_max: int | None = None) -> float:
+def tail_bound(q, k, beta, budget: int | None = None) -> float:
     """:func:`_tail` without its convergence flag."""
-    return _tail(q, k, beta, t_max)[0]
+    return _tail(q, k, beta, budget)[0]
 
 
-def _tail(q, k, beta, t_max: int | None = None) -> tuple[float, bool]:
-    r"""Norm-tail bound: exact logits for the t largest-norm queries and keys, Cauchy-Schwarz on the rest.
+def _staircase(sq: np.ndarray, sk: np.ndarray, L: float) -> np.ndarray:
+    r"""Per query (norms ``sq`` descending) the number of keys (norms ``sk`` descending) with
+    $\|k_j\| > \tau_i$, $\tau_i = $ ``down``$(L / \|q_i\|) \le L/\|q_i\|$: every other pair has
+    $\|q_i\|\|k_j\| \le L$. (n,), non-increasing."""
+    with np.errstate(divide="ignore"):
+        tau = down(L / sq)  # (n,)
+    return np.searchsorted(-sk, -tau, side="left")  # (n,) count of sk_j > tau_i
 
-    With $T_q$, $T_k$ the t queries and keys of largest (upper) norm,
-    $\max_{ij} |q_i\cdot k_j| \le \max(\max_{i \in T_q, j} |q_i\cdot k_j|,\ \max_{i, j \in T_k} |q_i \cdot k_j|,\
-    \max_{i \notin T_q} \|q_i\| \max_{j \notin T_k} \|k_j\|)$. The first two are float products, (n + m) t d
-    work, each within $\gamma_d |q_i||k_j| + d\,2^{-1074} \le \gamma_d \max\|q\| \max\|k\| + d\,2^{-1074}$ of the
-    exact value (Cauchy-Schwarz on $|q_i|\cdot|k_j|$), one scalar for all entries. t doubles from d (new rows only)
-    until the last term is at most the others, up to ``t_max`` (default 16 d: O(n d^2)).
+
+def _tail(q, k, beta, budget: int | None = None) -> tuple[float, bool]:
+    r"""Norm-staircase bound: the logits of every pair whose norm product exceeds a level L computed (float plus
+    one scalar rounding term), L for the others; ``(bound, converged)``.
+
+    Pairs with $\|q_i\|\|k_j\| \le L$ satisfy $|q_i \cdot k_j| \le L$ (Cauchy-Schwarz); with norms sorted, the
+    others form a staircase (:func:`_staircase`), computed by rectangles at most twice its area, each logit within
+    $\gamma_d |q_i|\cdot|k_j| + d\,2^{-1074} \le \gamma_d \max\|q\|\max\|k\| + d\,2^{-1074}$ of its exact value.
+    So $\max_{ij} |q_i\cdot k_j| \le \max(E(L), L)$, E(L) the staircase's maximum rounded up. L starts at a
+    rigorous lower bound of one exact logit (the top d queries and keys against all); when that staircase exceeds
+    ``budget`` pairs (default 16 d (n + m): O(n d^2) work), L is raised by bisection until it fits. Converged
+    (within rounding of the true maximum) when $E(L) \ge L$.
     """
     q, k, b = _check(q, k, beta)
     n, m, d = q.shape[0], k.shape[0], q.shape[1]
     nq, nk = norms_up(q), norms_up(k)  # (n,), (m,)
     iq, ik = np.argsort(-nq, kind="stable"), np.argsort(-nk, kind="stable")
-    cs = prod_up(float(nq[iq[0]]), float(nk[ik[0]]))
+    sq, sk = nq[iq], nk[ik]  # (n,), (m,) descending
+    cs = prod_up(float(sq[0]), float(sk[0]))
     err = float(up(up(gam(d) * cs) + d * TINY))  # rounding of any one float logit q_i . k_j
-    t_max = 16 * d if t_max is None else t_max
-    t0, t, best, exact = 0, max(1, d), cs, 0.0
-    while True:
-        tq, tk = min(t, n), min(t, m)
-        if tq > min(t0, n):
-            exact = max(exact, float(np.abs(q[iq[min(t0, n) : tq]] @ k.T).max()))  # (t - t0, m)
-        if tk > min(t0, m):
-            exact = max(exact, float(np.abs(q @ k[ik[min(t0, m) : tk]].T).max()))  # (n, t - t0)
-        ex = float(up(exact + err))
-        rest = prod_up(float(nq[iq[t]]), float(nk[ik[t]])) if t < n and t < m else 0.0
-        best = min(best, max(ex, rest))
-        if rest <= ex or 2 * t > t_max or (t >= n or t >= m):
-            return prod_up(b, best), rest <= ex  # converged: within rounding of the exact maximum
-        t0, t = t, 2 * t
+    budget = 16 * d * (n + m) if budget is None else budget
+    t = min(d, n, m)
+    top = max(float(np.abs(q[iq[:t]] @ k.T).max()), float(np.abs(q @ k[ik[:t]].T).max()))  # (t, m), (n, t)
+    lo = hi = max(0.0, float(down(top - err)))  # a lower bound of the exact maximum
+    if int(_staircase(sq, sk, lo).sum()) > budget:
+        hi = cs
+        for _ in range(24):  # bisection on L: the smallest level (to 2^-24 of CS) whose staircase fits
+            mid = 0.5 * (lo + hi)
+            if int(_staircase(sq, sk, mid).sum()) > budget:
+                lo = mid
+            else:
+                hi = mid
+    L = hi
+    cnt = _staircase(sq, sk, L)  # (n,)
+    E, i0 = 0.0, 0
+    while i0 < n and cnt[i0] > 0:  # rectangles: rows while the count stays above half the first row's
+        c0 = int(cnt[i0])
+        i1 = i0 + int(np.searchsorted(-cnt[i0:], -(c0 // 2), side="left"))
+        step = max(1, 2**20 // c0)  # rows per product: about 2^20 entries
+        for r0 in range(i0, max(i1, i0 + 1), step):
+            rows = iq[r0 : min(r0 + step, max(i1, i0 + 1))]
+            E = max(E, float(np.abs(q[rows] @ k[ik[:c0]].T).max()))  # (rows, c0)
+        i0 = max(i1, i0 + 1)
+    E_up = float(up(E + err))
+    return prod_up(b, max(E_up, L)), E_up >= L
 
 
 def all_bounds(q, k, beta) -> dict[str, float]:
@@ -300,79 +349,24 @@ def all_bounds(q, k, beta) -> dict[str, float]:
 def logit_bound(q, k, beta) -> float:
     r"""Rigorous upper bound of $\max_{ij} |\beta q_i \cdot k_j|$: the least of :func:`cs_bound`,
     :func:`box_bound`, :func:`tail_bound`, and, unless the tail bound converged (it is then the exact maximum plus
-    its rounding term), :func:`rotated_bound` and :func:`cluster_bound`; each covers float64 rounding (module
-    docstring). q (n, d), k (m, d); O(n d^2 levels), never n m."""
+    its rounding term), :func:`rotated_bound` and :func:`cluster_bound` (in the best basis); each covers float64
+    rounding (module docstring). q (n, d), k (m, d); O(n d^2 levels), never n m."""
     tail, converged = _tail(q, k, beta)
     out = min(cs_bound(q, k, beta), box_bound(q, k, beta), tail)
     if not converged:
-        out = min(out, rotated_bound(q, k, beta), cluster_bound(q, k, beta))
+        rot, O = _best_rotation(*_check(q, k, beta)[:2])
+        out = min(out, prod_up(abs(float(beta)), rot), cluster_bound(q, k, beta, O=O))
     return out
 
 
-# -- re-centring (issue 14 item 2) ------------------------------------------------------------------------------
+def __getattr__(name: str):
+    """The re-centring API lives in :mod:`fastpath.recentre` (it builds on these bounds); re-exported here."""
+    if name in ("SPREAD_MAX", "candidate_centres", "centres", "key_spread", "recentred_range"):
+        from fastpath import recentre
+
+        return getattr(recentre, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def key_spread(k, beta, a) -> float:
-    r"""Upper bound of $\max_j \beta a\cdot k_j - \min_j \beta a \cdot k_j$: the log-range of the key weights.
-
-    Re-centring writes $e^{\beta q\cdot k} = e^{\beta q\cdot c}\, e^{\beta (q-a)\cdot(k-c)}\, e^{\beta a\cdot k}\,
-    e^{-\beta a\cdot c}$; the per-key factor goes to the value side as $w_j = e^{\beta a \cdot k_j - M}$,
-    $M = \max_j \beta a\cdot k_j$, so $w_j \in [e^{-s}, 1]$ with s this spread. **Threshold**
-    :data:`SPREAD_MAX` $= 64 \ln 2$: then $w_j \ge 2^{-64}$, so a weight times any float64 y with
-    $|y| \ge 2^{-958}$ is a normal number (relative rounding u, no underflow), and the normaliser
-    $\sum_j w_j P_{ij} \ge 2^{-64} e^{-R}(1-\varepsilon)$ stays far above the subnormal range for every R the
-    fast path accepts; a larger spread is refused by :func:`centres` (it returns a = 0).
-    """
-    k = np.asarray(k, dtype=np.float64)
-    a = np.asarray(a, dtype=np.float64)
-    ka, dka = matmul_encl(k, a[:, None])  # (m, 1) each
-    hi, lo = up(ka + dka).max(), down(ka - dka).min()
-    return float(up(abs(float(beta)) * float(up(hi - lo))))
-
-
-def recentred_range(q, k, beta, a, c) -> float:
-    r"""Rigorous bound of $\max_{ij} |\beta (q_i - a)\cdot(k_j - c)|$, for the exact differences *and* for the
-    float64 ones $\widehat{q - a}$, $\widehat{k - c}$ the fast path evaluates.
-
-    $\widehat{x_t - a_t} = (x_t - a_t)(1 + \delta)$, so the exact product differs from the float one by at most
-    $((1 + u/(1-u))^2 - 1) \sum_t |\hat q_t||\hat k_t| \le 4u \|\hat q\|\|\hat k\|$: the bound is
-    :func:`logit_bound` of the float differences plus $4u$ times their CS bound. q (n, d), k (m, d), a, c (d,).
-    """
-    q, k, _ = _check(q, k, beta)
-    d = q.shape[1]
-    for name, v in (("a", a), ("c", c)):
-        if np.shape(v) != (d,) or not np.isfinite(np.asarray(v, dtype=np.float64)).all():
-            raise ValueError(f"{name}: expected a finite vector of shape ({d},), got shape {np.shape(v)}")
-    qa, kc = q - np.asarray(a, dtype=np.float64), k - np.asarray(c, dtype=np.float64)  # (n, d), (m, d)
-    return float(up(logit_bound(qa, kc, beta) + up(gam(2) * cs_bound(qa, kc, beta))))
-
-
-def candidate_centres(q: np.ndarray, k: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(a, c) pairs tried by :func:`centres`: each of 0, the mean and the box centre for a and for c."""
-    opts_q = [np.zeros(q.shape[1]), q.mean(axis=0), (q.min(axis=0) + q.max(axis=0)) / 2]  # (d,) each
-    opts_k = [np.zeros(k.shape[1]), k.mean(axis=0), (k.min(axis=0) + k.max(axis=0)) / 2]
-    return [(a, c) for a in opts_q for c in opts_k]
-
-
-def centres(q, k, beta) -> tuple[np.ndarray, np.ndarray]:
-    r"""Re-centring $(a, c)$ (issue 14 item 2) minimising :func:`recentred_range` over :func:`candidate_centres`.
-
-    Only candidates whose key-weight spread (:func:`key_spread`) is at most :data:`SPREAD_MAX` are considered;
-    a = 0 has spread 0, so $(0, 0)$ (no re-centring) is always available, and it is kept unless another candidate
-    is strictly smaller. With a = 0 only the per-query factor $e^{\beta q\cdot c}$ appears, which softmax cancels.
-    Returns float64 vectors a, c of shape (d,).
-    """
-    q, k, _ = _check(q, k, beta)
-    best, best_R = None, math.inf
-    for a, c in candidate_centres(q, k):
-        if a.any() and key_spread(k, beta, a) > SPREAD_MAX:
-            continue
-        rr = recentred_range(q, k, beta, a, c)
-        if rr < best_R:
-            best, best_R = (a, c), rr
-    return best
-
-
-__all__ = ["LEVELS", "SPREAD_MAX", "all_bounds", "bases", "best_basis", "block_bounds", "box_bound",
-           "candidate_centres", "centres", "cluster_bound", "cs_bound", "key_spread", "logit_bound",
-           "orthogonality_defect", "recentred_range", "rotated_bound", "tail_bound", "tree_labels"]  # fmt: skip
+__all__ = ["LEVELS", "all_bounds", "bases", "best_basis", "block_bounds", "box_bound", "cluster_bound", "cs_bound",
+           "logit_bound", "orthogonality_defect", "rotated_bound", "tail_bound", "tree_labels"]  # fmt: skip
