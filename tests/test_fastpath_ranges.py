@@ -230,3 +230,53 @@ def test_bad_beta_type_and_bad_blocks_are_refused():
         block_bounds(q, q, 1.0, 2, 0)
     with pytest.raises(ValueError, match=r"a: expected a finite vector of shape \(2,\), got shape \(3,\)"):
         recentred_range(q, q, 1.0, np.zeros(3), np.zeros(2))
+
+
+@given(pairs(max_n=10, max_d=3), st.integers(0, 12))
+def test_the_staircase_bound_holds_when_the_budget_forces_a_higher_level(case, budget):
+    q, k, beta = case
+    assert Fraction(tail_bound(q, k, beta, budget=budget)) >= exact_max(q, k, beta)
+
+
+@given(pairs(max_n=10, max_d=3), st.data())
+def test_block_bounds_cover_every_pair_of_labelled_blocks(case, data):
+    q, k, beta = case
+    lq = np.array(data.draw(st.lists(st.integers(0, 3), min_size=q.shape[0], max_size=q.shape[0])))
+    lk = np.array(data.draw(st.lists(st.integers(0, 2), min_size=k.shape[0], max_size=k.shape[0])))
+    B = block_bounds(q, k, beta, lq, lk)
+    assert B.shape == (lq.max() + 1, lk.max() + 1)
+    for I in range(B.shape[0]):
+        for J in range(B.shape[1]):
+            if (lq == I).any() and (lk == J).any():
+                assert Fraction(float(B[I, J])) >= exact_max(q[lq == I], k[lk == J], beta)
+            else:
+                assert B[I, J] == 0.0  # an empty block holds no logit
+
+
+@given(pairs(max_n=8, max_d=3))
+def test_key_spread_bounds_the_exact_spread_of_the_key_weights(case):
+    q, k, beta = case
+    a = q.mean(axis=0)
+    b = Fraction(float(beta))
+    logs = [b * sum(Fraction(float(x)) * Fraction(float(y)) for x, y in zip(a, kj, strict=True)) for kj in k]
+    assert Fraction(key_spread(k, beta, a)) >= max(logs) - min(logs)
+
+
+def test_logit_range_is_logit_bound_and_never_above_cauchy_schwarz():
+    from fastpath.lowrank import logit_range
+
+    rng = np.random.default_rng(3)
+    q, k = rng.normal(size=(300, 5)), rng.normal(size=(200, 5))
+    assert logit_range(q, k, 0.2) == logit_bound(q, k, 0.2) <= cs_bound(q, k, 0.2)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-160, 2.0**-1074])
+def test_bounds_cover_logits_that_underflow_in_float64(scale):
+    # every product q_t k_t underflows (to 0 or a subnormal), yet the exact maximum is positive
+    q = np.array([[scale, -scale, scale], [scale, scale, 0.0]])
+    k = np.array([[3 * scale, -scale, scale]])
+    want = exact_max(q, k, 0.5)
+    assert want > 0 and float(np.abs(0.5 * q @ k.T).max()) < 1e-300
+    for bound in BOUNDS:
+        assert Fraction(bound(q, k, 0.5)) >= want, bound.__name__
+    assert Fraction(float(block_bounds(q, k, 0.5, 1, 1).min())) >= exact_max(q[1:], k, 0.5)
