@@ -21,11 +21,12 @@ import math
 import numpy as np
 
 from fastpath.directed import down, gam, matmul_encl, up
-from fastpath.ranges import _check, box_bound, cs_bound, logit_bound, tail_bound
+from fastpath.ranges import _check, _overflow_safe, box_bound, cs_bound, logit_bound, tail_bound
 
 SPREAD_MAX = 64 * math.log(2)  # largest key-weight spread centres() accepts (see key_spread)
 
 
+@_overflow_safe
 def key_spread(k, beta, a) -> float:
     r"""Upper bound of $\max_j \beta a\cdot k_j - \min_j \beta a \cdot k_j$: the log-range of the key weights.
 
@@ -39,11 +40,14 @@ def key_spread(k, beta, a) -> float:
     """
     k = np.asarray(k, dtype=np.float64)
     a = np.asarray(a, dtype=np.float64)
+    if not a.any():
+        return 0.0  # a = 0: every weight is 1
     ka, dka = matmul_encl(k, a[:, None])  # (m, 1) each
     hi, lo = up(ka + dka).max(), down(ka - dka).min()
     return float(up(abs(float(beta)) * float(up(hi - lo))))
 
 
+@_overflow_safe
 def recentred_range(q, k, beta, a, c) -> float:
     r"""Rigorous bound of $\max_{ij} |\beta (q_i - a)\cdot(k_j - c)|$, for the exact differences *and* for the
     float64 ones $\widehat{q - a}$, $\widehat{k - c}$ the fast path evaluates.
@@ -88,7 +92,7 @@ def centres(q, k, beta, screen: int = 2) -> tuple[np.ndarray, np.ndarray]:
             continue
         qa, kc = q - a, k - c  # (n, d), (m, d)
         cheap.append((min(cs_bound(qa, kc, beta), box_bound(qa, kc, beta)), len(cheap), a, c))
-    best, best_R = None, math.inf
+    best, best_R = (np.zeros(q.shape[1]), np.zeros(q.shape[1])), math.inf  # kept when every range overflows
     for bound, _, a, c in [cheap[0]] + sorted(cheap[1:], key=lambda x: x[:2])[:screen]:  # cheap[0]: (0, 0)
         rr = min(bound, tail_bound(q - a, k - c, beta))
         if rr < best_R:

@@ -28,7 +28,12 @@ from fastpath.ranges import (
     tail_bound,
 )
 
-BOUNDS = (cs_bound, box_bound, rotated_bound, cluster_bound, tail_bound, logit_bound)
+
+def balls_only(q, k, beta):
+    return cluster_bound(q, k, beta, tail=False)
+
+
+BOUNDS = (cs_bound, box_bound, rotated_bound, cluster_bound, balls_only, tail_bound, logit_bound)
 U = 2.0**-53
 
 
@@ -147,7 +152,7 @@ def _identity_box(q, k, beta):
     return rotated_bound(q, k, beta, np.eye(q.shape[1]))  # O = I: no defect term hides the rounding
 
 
-@pytest.mark.parametrize("bound", [cs_bound, box_bound, _identity_box, cluster_bound, tail_bound])
+@pytest.mark.parametrize("bound", [cs_bound, box_bound, _identity_box, cluster_bound, balls_only, tail_bound])
 def test_a_bound_without_its_rounding_inflation_falls_below_the_exact_maximum(monkeypatch, bound):
     # aligned q = k = x: every bound is attained, so any downward rounding shows; the mutant drops every upward
     # step (up, down, the 1 + 2mu factors and the gamma terms) of fastpath.directed and fastpath.ranges
@@ -280,3 +285,12 @@ def test_bounds_cover_logits_that_underflow_in_float64(scale):
     for bound in BOUNDS:
         assert Fraction(bound(q, k, 0.5)) >= want, bound.__name__
     assert Fraction(float(block_bounds(q, k, 0.5, 1, 1).min())) >= exact_max(q[1:], k, 0.5)
+
+
+def test_overflowing_logits_give_an_infinite_bound_never_nan():
+    q = np.random.default_rng(0).normal(size=(50, 3)) * 1e200  # |q_i . k_j| ~ 1e400 overflows float64
+    for bound in BOUNDS:
+        assert bound(q, q, 1.0) == np.inf, bound.__name__
+    assert (block_bounds(q, q, 1.0, 8, 8) == np.inf).all()
+    a, c = centres(q, q, 1.0)
+    assert not a.any() and not c.any() and key_spread(q, 1.0, q.mean(axis=0)) == np.inf
