@@ -162,7 +162,7 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work) -> np.ndarray:
     n, d_h = st.h.shape
     ha, ka = np.abs(st.h), np.abs(st.k)
     dense = st.method == "exact" or st.exact_forward
-    cols = [ha, hk.E_h, row_kron(ka, ha), row_kron(hk.E_k, ha), ka, hk.E_k]
+    cols = [ha, hk.E_h] if hk.E_q is None else [ha, hk.E_h, row_kron(ka, ha), row_kron(hk.E_k, ha), ka, hk.E_k]
     M, _ = f_products(st, np.concatenate(cols, axis=1), np.zeros((n, 0)), work, dense=dense)
     M = M * hk.up
     w2 = d_h * d_h
@@ -209,7 +209,8 @@ def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray
     Xa, Ga, ha, sa = np.abs(X), np.abs(G), np.abs(st.h), np.abs(st.s)
     Xh, Gh, hh = Xa + E_X, Ga + E_G, ha + hk.E_h
     K = (G * st.s).sum(axis=1)  # (n,)  K~ as the fast backward forms it
-    dK = (E_G * sa + Gh * ds).sum(axis=1) + 2 * gamma(d_h + 2) * (Ga * sa).sum(axis=1)  # (n,)
+    # |G~ s~ - G s| <= E_G |s~| + G^ |s~ - s|; rounding: the fast sum on |G~||s~|, the reference's on |G||s|
+    dK = (E_G * sa + Gh * ds).sum(axis=1) + gamma(d_h + 2) * (Ga * sa + Gh * (sa + ds)).sum(axis=1)  # (n,)
     Ka, Kh = np.abs(K), np.abs(K) + dK
     right = np.concatenate([row_kron(ha, Xa), row_kron(hk.E_h, Xa) + row_kron(hh, E_X), Xa, E_X, ha], axis=1)
     left = np.concatenate([row_kron(Ga, Xa), row_kron(E_G, Xa) + row_kron(Gh, E_X), Ga, E_G, Ka[:, None] * Xa,
@@ -231,7 +232,7 @@ def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray
     M2 = Ka[:, None] * RX
     # column side: p1^T X, p2^T X = f^T (K . X), f^T G
     N1 = _con(ha, LA, d)
-    b_p1TX = _bnd(tmax, N1, _con(hk.E_h, LA + LB, d) + _con(hh, LB, d), rr)
+    b_p1TX = _bnd(tmax, N1, _con(hk.E_h, LA, d) + _con(hh, LB, d), rr)
     b_p2TX = _bnd(tmax, LK, LKE, rr)
     b_fTG = _bnd(tmax, LG, LE, rr)
     Wa = np.abs(st.W_Q) @ np.abs(st.W_K).T  # (d, d) >= |W|, also the magnitude of its rounding

@@ -18,4 +18,5 @@ MODULES = [
     "fast_main_text",
     "fast_weak_points_a",
     "fast_weak_points_b",
+    "fast_certificate",  # the a-posteriori certificate of issue 10 (docs/certificate.md)
 ]
