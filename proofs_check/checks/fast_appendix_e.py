@@ -137,18 +137,12 @@ def _kernel_check(lemma: str):
     return run
 
 
+_FACTORS = dict(kind="INEQ", expected="OK", uses=("fast.C15.p1", "fast.C16.p2"), mutants=("factors swapped",))
+
 for _lemma, (_sid, _names, _inh) in _KERNEL_LEMMAS.items():
-    check(
-        id=f"fast.{_lemma.replace('.', '')}.kernel",
-        label=f"Lemma {_lemma}",
-        name=f"Low-rank {' and '.join(_names)} within delta_f times its scale (printed and corrected kernels)",
-        kind="INEQ",
-        expected="OK",
-        spec=(_sid,),
-        uses=("fast.C15.p1", "fast.C16.p2"),
-        mutants=("factors swapped",),
-        inherits=_inh,
-    )(_kernel_check(_lemma))
+    check(id=f"fast.{_lemma.replace('.', '')}.kernel", label=f"Lemma {_lemma}", spec=(_sid,), inherits=_inh,
+          name=f"Low-rank {' and '.join(_names)} within delta_f times its scale (printed and corrected kernels)",
+          **_FACTORS)(_kernel_check(_lemma))  # fmt: skip
 
 # term: (spec id, printed kernel, corrected kernel, sign, right factor of the printed form, of the corrected form)
 TERMS = {
@@ -212,17 +206,9 @@ def _term_check(lemma: str):
 
 
 for _lemma, (_term, _sid, *_) in TERMS.items():
-    check(
-        id=f"fast.{_lemma.replace('.', '')}.{_term}",
-        label=f"Lemma {_lemma}",
-        name=f"Fast {_term} in n^(1+o(1)) within n d |dz| |X| |W|: printed and corrected term",
-        kind="INEQ",
-        expected="OK",
-        spec=(_sid, 59),
-        uses=("fast.C15.p1", "fast.C16.p2"),
-        mutants=("factors swapped",),
-        inherits=(43,),
-    )(_term_check(_lemma))
+    check(id=f"fast.{_lemma.replace('.', '')}.{_term}", label=f"Lemma {_lemma}", spec=(_sid, 59), inherits=(43,),
+          name=f"Fast {_term} in n^(1+o(1)) within n d |dz| |X| |W|: printed and corrected term",
+          **_FACTORS)(_term_check(_lemma))  # fmt: skip
 
 
 @check(id="fast.E11.dX", label="Lemma E.11",
