@@ -24,6 +24,7 @@ import numpy as np
 from fastpath.features import lift, rank_of, row_kron
 from fastpath.lowrank import gamma, logit_range, lowrank_attention
 from fastpath.poly import chebyshev_coeffs, taylor_coeffs
+from proofs_check.checks.exact_common import smallest_degree
 from proofs_check.checks.fast_common import fast_forward, mx, one_head, p_parts, rho, within
 from proofs_check.registry import Context, Result, check
 from reference.attention import attention_matrix, logits, unnormalised
@@ -113,7 +114,7 @@ def check_C13_beta1(ctx: Context) -> Result:
     for d in (2, 4, 8):
         X, W = rng.uniform(-1, 1, (n, d)), rng.uniform(-1, 1, (d, d))
         S = logits(X, W, beta_of(d))  # (n, n) logits with entries of X, W bounded by 1
-        g = next((g for g in range(170) if _taylor_relerr(S, g) <= eps), None)
+        g = smallest_degree(lambda g, S=S: _taylor_relerr(S, g), eps, 169)
         rows.append(dict(d=d, logit_range=mx(S), degree=g, S=S))
     g0 = rows[0]["degree"]
     err_at_g0 = _taylor_relerr(rows[-1].pop("S"), g0)
