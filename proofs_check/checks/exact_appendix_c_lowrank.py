@@ -158,7 +158,7 @@ def check_C15(ctx: Context) -> Result:
         c["Gn"] = c["G"] + 1e-3 * rng.uniform(-1, 1, c["G"].shape)  # an approximate U2
 
     def claim(bk, X, W, WV, G, Gn, beta, U0, V0, U1, V1):
-        f, h, q, p1, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
+        f, h, q, p1, p2, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
         if ctx.mutated("G_and_h_swapped"):
             U3, V3 = rowkron(U1, h), rowkron(V1, G)
         df = max_abs(U1 @ V1.T - f)
@@ -188,9 +188,8 @@ def check_C16(ctx: Context) -> Result:
     $\tilde p_1$ for its row sums."""
 
     def claim(bk, X, W, WV, G, beta, U0, V0, U1, V1):
-        f, h, q, p1, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
+        f, h, q, p1, p2, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
         n = X.shape[0]
-        p2 = K[:, None] * f  # (n, n)  diag(K) f
         ft = U1 @ V1.T
         df = max_abs(ft - f)
         L, R = (V3, U3) if ctx.mutated("transposed_row_sums") else (U3, V3)

@@ -238,11 +238,11 @@ def rowkron(U: np.ndarray, V: np.ndarray) -> np.ndarray:
 
 
 def p_parts(bk, X, W, WV, G, beta, U1, V1):
-    """Exact f, h, q, p1, K (reference, upstream G) and the factors U3 = U1⊘G, V3 = V1⊘h of Lemma C.15."""
-    from reference.attention import head_forward
+    """Exact f, h, q, p1, p2, K (:func:`reference.attention.logit_gradient`, upstream G) and the factors
+    U3 = U1⊘G, V3 = V1⊘h of Lemma C.15."""
+    from reference.attention import head_forward, logit_gradient
 
     c = head_forward(X, W, WV, beta, False, bk)
-    hg = head_vjp(G, c)
+    K, p1, p2 = logit_gradient(G, c.f, c.h, c.s)  # (n,), (n, n), (n, n)
     q = G @ c.h.T  # (n, n)  Def. C.11
-    p1 = hg.P + hg.K[:, None] * c.f  # (n, n)  p1 = P + p2 (the reference's split)
-    return c.f, c.h, q, p1, hg.K, rowkron(U1, G), rowkron(V1, c.h)
+    return c.f, c.h, q, p1, p2, K, rowkron(U1, G), rowkron(V1, c.h)

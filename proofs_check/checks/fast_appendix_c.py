@@ -27,7 +27,7 @@ from fastpath.poly import chebyshev_coeffs, taylor_coeffs
 from proofs_check.checks.exact_common import smallest_degree
 from proofs_check.checks.fast_common import fast_forward, mx, one_head, p_parts, rho, within
 from proofs_check.registry import Context, Result, check
-from reference.attention import attention_matrix, logits, unnormalised
+from reference.attention import attention_matrix, logit_gradient, logits, unnormalised
 from reference.compare import TOLERANCES, rel_err
 
 
@@ -187,7 +187,8 @@ def check_C15(ctx: Context) -> Result:
     a, b = (h, G) if ctx.mutated("factors of p1^T") else (G, h)
     U3, V3 = row_kron(L["U1"], a), row_kron(L["V1"], b)  # (n, r d) each
     ident = float(rel_err(U3 @ V3.T, ft * q))
-    err = mx(U3 @ V3.T - f * q)
+    p1 = logit_gradient(G, f, h, L["c"].s)[1]  # (n, n)  exact p1 = f . q (reference)
+    err = mx(U3 @ V3.T - p1)
     bound = mx(ft - f) * mx(q)
     paper = d * mx(ft - f) * mx(G) * mx(h)
     ok = ident < TOLERANCES["ID_float64"] and within(err, bound) and bound <= paper
@@ -215,7 +216,7 @@ def check_C16(ctx: Context) -> Result:
     U4, V4 = K[:, None] * L["U1"], L["V1"]  # (n, r) each
     if ctx.mutated("K on the columns"):
         U4, V4 = L["U1"], K[:, None] * L["V1"]
-    p2 = K[:, None] * f  # (n, n)  exact
+    p2 = logit_gradient(G, f, h, L["c"].s)[2]  # (n, n)  exact p2 = diag(K) f (reference)
     delta_f = mx(ft - f)
     err = mx(U4 @ V4.T - p2)
     bound = delta_f * mx(K)

@@ -30,7 +30,7 @@ from proofs_check.experiments.scaling import decide
 from proofs_check.registry import Context, Result, check
 from reference import forward
 from reference import printed as pr
-from reference.attention import head_forward, head_vjp
+from reference.attention import head_forward, head_vjp, logit_gradient
 from reference.compare import rel_err
 from reference.model import Layer
 
@@ -51,8 +51,8 @@ def check_lemma_E1(ctx: Context) -> Result:
     L = Layer(*(rng.uniform(-1, 1, (d, d)) for _ in range(3)))
     G = rng.uniform(-1, 1, (n0, d))
     hc = forward(X, [L]).caches[0].attn.heads[0]
-    K = (G * hc.s).sum(axis=1)  # (n,)
-    e_id = float(rel_err(K, (hc.f * (G @ hc.h.T)).sum(axis=1)))
+    K = (G * hc.s).sum(axis=1)  # (n,)  the lemma's route
+    e_id = float(rel_err(K, logit_gradient(G, hc.f, hc.h, hc.s)[1].sum(axis=1)))  # p1 1_n, p1 of the reference
     s_t = fastpath.forward(X, [L], eps=1e-6, method="lowrank").attn[0]  # (n, d) shipped fast forward
     e_K = mx((G * s_t).sum(axis=1) - K)
     b_K = d * mx(G) * mx(s_t - hc.s)
