@@ -387,6 +387,17 @@ def logit_bound(q, k, beta) -> float:
     return out
 
 
+def abs_logit_bound(q, k, beta) -> float:
+    r"""Rigorous upper bound of $\max_{ij} |\beta|\, |q_i| \cdot |k_j|$ (entrywise absolute values): the range that
+    *rounding* bounds need, $\ge$ the logit range and $\le$ Cauchy-Schwarz.
+
+    A float64 dot product errs by $\gamma_d |q|\cdot|k|$, and the monomial features satisfy
+    $\sum_{|\alpha| = t} \binom{t}{\alpha} |q^\alpha k^\alpha| = (|q|\cdot|k|)^t$, so a rounding bound written with
+    $P_{abs}(R) = \sum_t |c_t| R^t$ needs this R, not :func:`logit_bound`. :func:`logit_bound` of $|q|, |k|$."""
+    q, k, _ = _check(q, k, beta)
+    return logit_bound(np.abs(q), np.abs(k), beta)
+
+
 def __getattr__(name: str):
     """The re-centring API lives in :mod:`fastpath.recentre` (it builds on these bounds); re-exported here."""
     if name in ("SPREAD_MAX", "candidate_centres", "centres", "key_spread", "recentred_range"):
@@ -396,5 +407,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["LEVELS", "all_bounds", "bases", "best_basis", "block_bounds", "box_bound", "cluster_bound", "cs_bound",
-           "logit_bound", "orthogonality_defect", "rotated_bound", "tail_bound", "tree_labels"]  # fmt: skip
+__all__ = ["LEVELS", "abs_logit_bound", "all_bounds", "bases", "best_basis", "block_bounds", "box_bound",
+           "cluster_bound", "cs_bound", "logit_bound", "orthogonality_defect", "rotated_bound", "tail_bound",
+           "tree_labels"]  # fmt: skip
