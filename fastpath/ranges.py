@@ -330,20 +330,27 @@ def _tail(q, k, beta, budget: int | None = None) -> tuple[float, bool]:
     $\gamma_d |q_i|\cdot|k_j| + d\,2^{-1074} \le \gamma_d \max\|q\|\max\|k\| + d\,2^{-1074}$ of its exact value.
     So $\max_{ij} |q_i\cdot k_j| \le \max(E(L), L)$, E(L) the staircase's maximum rounded up. L starts at a
     rigorous lower bound of one exact logit (the top d queries and keys against all); when that staircase exceeds
-    ``budget`` pairs (default 16 d (n + m): O(n d^2) work), L is raised by bisection until it fits. Converged
-    (within rounding of the true maximum) when $E(L) \ge L$.
+    ``budget`` pairs (default 16 d (n + m): O(n d^2) work), L is raised by bisection until it fits. Only tokens with
+    $\|q_i\| \max_j\|k_j\| > L$ (resp. keys) are sorted. Converged (within rounding of the true maximum) when
+    $E(L) \ge L$.
     """
     q, k, b = _check(q, k, beta)
     n, m, d = q.shape[0], k.shape[0], q.shape[1]
     nq, nk = norms_up(q), norms_up(k)  # (n,), (m,)
-    iq, ik = np.argsort(-nq, kind="stable"), np.argsort(-nk, kind="stable")
-    sq, sk = nq[iq], nk[ik]  # (n,), (m,) descending
-    cs = prod_up(float(sq[0]), float(sk[0]))
+    mq, mk = float(nq.max()), float(nk.max())
+    cs = prod_up(mq, mk)
     err = float(up(up(gam(d) * cs) + d * TINY))  # rounding of any one float logit q_i . k_j
     budget = 16 * d * (n + m) if budget is None else budget
     t = min(d, n, m)
-    top = max(float(np.abs(q[iq[:t]] @ k.T).max()), float(np.abs(q @ k[ik[:t]].T).max()))  # (t, m), (n, t)
+    Tq, Tk = np.argpartition(-nq, t - 1)[:t], np.argpartition(-nk, t - 1)[:t]  # t largest norms (any order)
+    top = max(float(np.abs(q[Tq] @ k.T).max()), float(np.abs(q @ k[Tk].T).max()))  # (t, m), (n, t)
     lo = hi = max(0.0, float(down(top - err)))  # a lower bound of the exact maximum
+    # only tokens with ||q_i|| max||k|| > lo (resp. keys) can be in a pair above lo: sort those alone
+    iq = np.flatnonzero(nq > down(lo / mk)) if mk > 0 else np.zeros(0, dtype=np.int64)
+    ik = np.flatnonzero(nk > down(lo / mq)) if mq > 0 else np.zeros(0, dtype=np.int64)
+    iq, ik = iq[np.argsort(-nq[iq], kind="stable")], ik[np.argsort(-nk[ik], kind="stable")]
+    sq, sk = nq[iq], nk[ik]  # descending
+    n = iq.size
     if int(_staircase(sq, sk, lo).sum()) > budget:
         hi = cs
         for _ in range(24):  # bisection on L: the smallest level (to 2^-24 of CS) whose staircase fits

@@ -119,6 +119,8 @@ def test_recentred_range_covers_the_exact_recentred_logits(case):
     b = Fraction(float(beta))
     want = max(abs(b * sum(x * y for x, y in zip(qi, kj, strict=True))) for qi in Qa for kj in Kc)
     assert Fraction(recentred_range(q, k, beta, a, c)) >= want
+    want_abs = max(abs(b) * sum(abs(x) * abs(y) for x, y in zip(qi, kj, strict=True)) for qi in Qa for kj in Kc)
+    assert Fraction(recentred_range(q, k, beta, a, c, absolute=True)) >= want_abs
     assert not a.any() or key_spread(k, beta, a) <= SPREAD_MAX
 
 
