@@ -76,7 +76,7 @@ def candidate_centres(q: np.ndarray, k: np.ndarray) -> list[tuple[np.ndarray, np
     return [(a, c) for a in opts_q for c in opts_k]
 
 
-def centres(q, k, beta, screen: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def centres(q, k, beta, screen: int = 2, absolute: bool = False) -> tuple[np.ndarray, np.ndarray]:
     r"""Re-centring $(a, c)$ (issue 14 item 2) minimising the range over :func:`candidate_centres`.
 
     Only candidates whose key-weight spread (:func:`key_spread`) is at most :data:`SPREAD_MAX` are considered;
@@ -85,7 +85,9 @@ def centres(q, k, beta, screen: int = 2) -> tuple[np.ndarray, np.ndarray]:
     Candidates are ranked by the O(n d) bounds (:func:`fastpath.ranges.cs_bound`, :func:`fastpath.ranges.box_bound`);
     the ``screen`` best of them and (0, 0) are compared by the least of those and
     :func:`fastpath.ranges.tail_bound` (rigorous, usually within rounding of the maximum). The caller certifies
-    the chosen pair with :func:`recentred_range`. Returns float64 vectors a, c of shape (d,).
+    the chosen pair with :func:`recentred_range`. With ``absolute`` the ranges compared are those of
+    $|q - a|, |k - c|$ (:func:`fastpath.ranges.abs_logit_bound`, what the rounding terms need). Returns float64
+    vectors a, c of shape (d,).
     """
     q, k, _ = _check(q, k, beta)
     cheap, spread = [], {}
@@ -95,10 +97,12 @@ def centres(q, k, beta, screen: int = 2) -> tuple[np.ndarray, np.ndarray]:
         if spread[a.tobytes()] > SPREAD_MAX:
             continue
         qa, kc = q - a, k - c  # (n, d), (m, d)
-        cheap.append((min(cs_bound(qa, kc, beta), box_bound(qa, kc, beta)), len(cheap), a, c))
+        if absolute:
+            qa, kc = np.abs(qa), np.abs(kc)
+        cheap.append((min(cs_bound(qa, kc, beta), box_bound(qa, kc, beta)), len(cheap), a, c, qa, kc))
     best, best_R = (np.zeros(q.shape[1]), np.zeros(q.shape[1])), math.inf  # kept when every range overflows
-    for bound, _, a, c in [cheap[0]] + sorted(cheap[1:], key=lambda x: x[:2])[:screen]:  # cheap[0]: (0, 0)
-        rr = min(bound, tail_bound(q - a, k - c, beta))
+    for bound, _, a, c, qa, kc in [cheap[0]] + sorted(cheap[1:], key=lambda x: x[:2])[:screen]:  # cheap[0]: (0, 0)
+        rr = min(bound, tail_bound(qa, kc, beta))
         if rr < best_R:
             best, best_R = (a, c), rr
     return best

@@ -124,6 +124,21 @@ def test_recentred_range_covers_the_exact_recentred_logits(case):
     assert not a.any() or key_spread(k, beta, a) <= SPREAD_MAX
 
 
+@given(pairs(max_n=8, max_d=3))
+def test_centres_never_widen_the_range_they_compare(case):
+    q, k, beta = case
+
+    def cheap(qa, kc):  # the rigorous bounds centres() compares (the staircase usually meets the maximum)
+        return min(cs_bound(qa, kc, beta), box_bound(qa, kc, beta), tail_bound(qa, kc, beta))
+
+    for absolute in (False, True):
+        a, c = centres(q, k, beta, absolute=absolute)
+        shifted, plain = (q - a, k - c), (q, k)
+        if absolute:
+            shifted, plain = tuple(map(np.abs, shifted)), tuple(map(np.abs, plain))
+        assert cheap(*shifted) <= cheap(*plain)  # (0, 0) is always a candidate
+
+
 def test_recentring_is_exact_on_the_kernel_identity():
     rng = np.random.default_rng(5)
     q, k = rng.normal(size=(7, 3)) + 2.0, rng.normal(size=(5, 3)) - 1.0
