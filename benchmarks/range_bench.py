@@ -7,12 +7,14 @@ One JSON object per line. Inputs (seeded, the two distributions of issue 14), be
 
 q = X W_Q, k = X W_K. For d in {4, 8, 12} and n in {1024, 4096}, each record (``"kind": "range"``) holds the true
 max |beta q_i . k_j| by brute force (n^2 d, float64, rounding far below the ratios reported), the ratio bound / true
-max of every bound of :func:`fastpath.ranges.all_bounds` and of :func:`fastpath.ranges.logit_bound` (the one
-:func:`fastpath.lowrank.logit_range` returns), the same after re-centring (:func:`fastpath.ranges.centres`, bound
+max of every bound of :func:`fastpath.ranges.all_bounds`, of :func:`fastpath.ranges.logit_bound` (the signed range,
+``R``) and of :func:`fastpath.lowrank.logit_range` (the absolute range :func:`fastpath.ranges.abs_logit_bound`,
+``R_abs``, what the fast path uses today), the same after re-centring (:func:`fastpath.ranges.centres`, bound
 :func:`fastpath.ranges.recentred_range`, true max of the re-centred logits by brute force), and the degree and rank
 (:func:`fastpath.features.rank_of`) :func:`fastpath.poly.certified_poly` needs at eps = 1e-6 and 1e-8 for the
-Cauchy-Schwarz R (the old logit_range), the new R and the re-centred R (``null`` where no polynomial certifies).
-Times of the bounds are reported beside them (wall clock; no verdict rests on them).
+Cauchy-Schwarz R (the old logit_range), R_abs, R and the re-centred R (``null`` where no polynomial certifies).
+``blocks``: :func:`fastpath.ranges.block_bounds` over blocks of 256 tokens against each pair's true maximum
+(median, max, min of the ratio). Times of the bounds are reported beside them (wall clock; no verdict rests on them).
 
 Usage: ``python benchmarks/range_bench.py [--quick] [--out FILE.jsonl]`` (``--quick``: n = 1024 only).
 """
@@ -33,10 +35,12 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastpath.features import rank_of  # noqa: E402
+from fastpath.lowrank import logit_range  # noqa: E402
 from fastpath.poly import certified_poly  # noqa: E402
-from fastpath.ranges import all_bounds, centres, key_spread, logit_bound, recentred_range  # noqa: E402
+from fastpath.ranges import all_bounds, block_bounds, centres, key_spread, logit_bound, recentred_range  # noqa: E402
 
 SEED = 20240826
+BLOCK = 256  # tokens per block for the per-pair bounds (fastpath.layer.CAUSAL_BLOCK)
 EPS = (1e-6, 1e-8)
 
 
@@ -66,13 +70,18 @@ def degree_rank(R: float, d: int) -> dict:
 
 def record(dist: str, n: int, d: int) -> dict:
     q, k, beta = inputs(dist, n, d)
-    true = float(np.abs(beta * (q @ k.T)).max())  # (n, n) brute force
+    S = np.abs(beta * (q @ k.T))  # (n, n) brute force
+    true = float(S.max())
+    B = n // BLOCK
+    block_true = S.reshape(B, BLOCK, B, BLOCK).max(axis=(1, 3))  # (B, B) per pair of blocks
+    block_ratio = block_bounds(q, k, beta, BLOCK, BLOCK) / block_true
     t0 = time.perf_counter()
     bounds = all_bounds(q, k, beta)
     t_all = time.perf_counter() - t0
     t0 = time.perf_counter()
     R = logit_bound(q, k, beta)
     t_R = time.perf_counter() - t0
+    R_abs = logit_range(q, k, beta)  # the absolute range the current consumers need (fastpath.ranges.abs_logit_bound)
     t0 = time.perf_counter()
     a, c = centres(q, k, beta)
     Rc = recentred_range(q, k, beta, a, c)
@@ -81,9 +90,13 @@ def record(dist: str, n: int, d: int) -> dict:
     return {
         "kind": "range", "dist": dist, "n": n, "d": d, "beta": beta, "true_max": true,
         "ratio": {name: b / true for name, b in bounds.items()}, "R_cs": bounds["cs"], "R": R, "ratio_R": R / true,
+        "R_abs": R_abs, "ratio_R_abs": R_abs / true,
         "recentred": {"a_norm": float(np.linalg.norm(a)), "c_norm": float(np.linalg.norm(c)),
                       "spread": key_spread(k, beta, a), "true_max": true_c, "R": Rc, "ratio_R": Rc / true_c},
-        "poly": {"cs": degree_rank(bounds["cs"], d), "R": degree_rank(R, d), "recentred": degree_rank(Rc, d)},
+        "blocks": {"block": BLOCK, "ratio_median": float(np.median(block_ratio)), "ratio_max": float(block_ratio.max()),
+                   "ratio_min": float(block_ratio.min())},
+        "poly": {"cs": degree_rank(bounds["cs"], d), "R_abs": degree_rank(R_abs, d), "R": degree_rank(R, d),
+                 "recentred": degree_rank(Rc, d)},
         "seconds": {"all_bounds": t_all, "logit_bound": t_R, "centres+recentred_range": t_c},
     }  # fmt: skip
 

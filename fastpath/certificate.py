@@ -43,21 +43,25 @@ with M the magnitude of the fast product and $M_E$ the product applied to the in
 
 **Step 3 (the fields).** $s = fh$ (C.14): $M = \tilde f|\tilde h|$, $M_E = \tilde f E_h$.
 $K = (G \odot s)1$ (D.16): $|\Delta K| \le \sum_b (E_G|\tilde s| + \hat G\,\Delta s)_b$ plus rounding.
-$p_1 X$ (C.15, E.9/E.10), with $q_{ij} = \langle G_i, h_j\rangle$:
-$M = \sum_b |\tilde G_b| \odot \tilde f(|\tilde h_b| \odot |\tilde X|)$,
-$M_E = \sum_b [E_{G,b} \odot \tilde f(|\tilde h_b| \odot |\tilde X|) + \hat G_b \odot \tilde f(E_{h,b} \odot |\tilde X|
-+ \hat h_b \odot E_X)]$ (the triangle inequality on $\tilde q \tilde X - q X$).
+$p_1 X$ (C.15, E.9/E.10), with $q_{ij} = \langle G_i, h_j\rangle$ and Cauchy–Schwarz over the head index
+($|q_{ij}| \le \|G_i\|\|h_j\|$, row 2-norms): $M = \|\tilde G\| \odot \tilde f(\|\tilde h\| \odot |\tilde X|)$,
+$M_E = \|E_G\| \odot \tilde f(\|\tilde h\| \odot |\tilde X|) + \|\hat G\| \odot \tilde f(\|E_h\| \odot |\tilde X|
++ \|\hat h\| \odot E_X)$ (the triangle inequality on $\tilde q \tilde X - q X$).
 $p_2 X = K \odot fX$ (C.16, E.7/E.8): $|\Delta K|(1+\tau)\tilde f\hat X + |\tilde K|\,\mathrm{bnd}(fX)$.
-$p_1^\top X$ (E.4/E.5): the transposed products $\tilde f^\top(|\tilde G_b| \odot |\tilde X|)$ and
-$\tilde f^\top(E_{G,b} \odot |\tilde X| + \hat G_b \odot E_X)$ contracted with $|\tilde h|$, $\hat h$, $E_h$.
+$p_1^\top X$ (E.4/E.5): the transposed products $\tilde f^\top(\|\tilde G\| \odot |\tilde X|)$ and
+$\tilde f^\top(\|E_G\| \odot |\tilde X| + \|\hat G\| \odot E_X)$ times $\|\tilde h\|$, $\|\hat h\|$, $\|E_h\|$.
 $p_2^\top X = f^\top(K \odot X)$ (E.2/E.3) and $f^\top G$ (E.6) likewise. Each term $D_k = (\cdot)W^{(\top)}$ gets
 its bound times $|W|$ (entrywise $|W_Q||W_K|^\top$ in the rounding terms); $dX = \sum_k D_k$ (E.11) the sum of the
 term bounds plus the rounding of the sum. $\partial L/\partial W = \beta X^\top(p_1X - p_2X)$ (F.5) and
 $\partial L/\partial W_V = X^\top(f^\top G)$ (G.4): $|\tilde X^\top \tilde Y - X^\top Y| \le E_X^\top|\tilde Y| +
 \hat X^\top \Delta Y$, plus the reference's centred form (its rounding uses $|X - 1\bar x^\top|$).
 
-Extra work: two streamed passes of width $2 d_h d + 3 d + d_h$ (right) and $2 d_h d + 2 d_h + 2 d$ (left),
-O(n r d_h d) like the fast backward itself, counted in ``madds``.
+Extra work (counted in ``madds``): the forward's $\tilde f[\,|\tilde h| \mid E_h\,]$ plus, where Step 1' pays
+($\max\sigma > 0.1\min\varepsilon$), $2 d_h + 2$ columns; the backward's two streamed passes of width $4d + d_h$
+(right) and $4d + 2d_h$ (left); known zeros ($E_X = 0$ at the first layer, $E_G = 0$ without a block above) cost
+nothing. Measured (``benchmarks/certificate_bench.py``, d = 4) 0.8 to 1.5 times the fast path's multiply-adds,
+down from 2.2 to 2.8 with the per-index products ($\sum_b$ with widths $2 d_h d$), for a bound at most 1.3 times
+looser. docs/certificate.md writes every step out.
 
 Shape legend: n tokens, d width, d_h head width, r rank.
 """
@@ -71,7 +75,6 @@ import numpy as np
 
 from fastpath.apply import f_products
 from fastpath.bounds import rounding_rel
-from fastpath.features import row_kron
 from fastpath.layer import HeadState
 from fastpath.lowrank import exact_kernel_cert, gamma
 from fastpath.work import Work
@@ -93,6 +96,7 @@ class HeadKernel:
     E_k: np.ndarray | None = None  # (n, d_h) bound of |k~ - k|
     sigma: np.ndarray | None = None  # (n,) bound of max_j |logit~_ij - logit_ij|
     eps: np.ndarray | None = None  # (n,) kernel relative error per row
+    exact_in: bool = False  # E_X = 0: the input is exact (the first layer), E_h is rounding only
 
     @property
     def ok(self) -> bool:
@@ -132,7 +136,7 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
         rho = np.where(2 * sigma >= 709.0, math.inf, rho)
         tau = np.where(rho < 1, rho / (1 - rho), math.inf)
     return HeadKernel(tau, rho, rr, 1 / (1 - rr) if rr < 0.5 else math.inf, E_h, E_q, E_k, sigma,
-                      np.broadcast_to(np.asarray(eps, dtype=float), (n,)))  # fmt: skip
+                      np.broadcast_to(np.asarray(eps, dtype=float), (n,)), not E_X.any())  # fmt: skip
 
 
 def _bnd(tau, M, ME, rr):
@@ -140,9 +144,27 @@ def _bnd(tau, M, ME, rr):
     return tau * M + (1 + tau) * ((1 + rr) * ME + rr * M)
 
 
-def _con(A: np.ndarray, B: np.ndarray, d: int) -> np.ndarray:
-    r"""$\sum_b A_{:,b} \odot B_{:, b d:(b+1)d}$: (n, d_h), (n, d_h d) -> (n, d)."""
-    return np.einsum("nb,nbe->ne", A, B.reshape(B.shape[0], A.shape[1], d))
+def _products(st: HeadState, right: dict, left: dict, work: Work, up: float) -> tuple[dict, dict]:
+    r"""$\tilde f Y$ and $\tilde f^\top Z$ for named non-negative blocks, times ``up`` (computed -> true magnitude);
+    a block given as None is known to be 0 and costs nothing."""
+    n = st.h.shape[0]
+
+    def stack(blocks: dict) -> np.ndarray:
+        cols = [v for v in blocks.values() if v is not None]
+        return np.concatenate(cols, axis=1) if cols else np.zeros((n, 0))
+
+    FY, FZ = f_products(st, stack(right), stack(left), work)
+    out = []
+    for blocks, F in ((right, FY), (left, FZ)):
+        res, c = {}, 0
+        for k, v in blocks.items():
+            if v is None:
+                res[k] = 0.0
+            else:
+                res[k] = F[:, c : c + v.shape[1]] * up
+                c += v.shape[1]
+        out.append(res)
+    return out[0], out[1]
 
 
 def forward_bound(st: HeadState, hk: HeadKernel, work: Work) -> np.ndarray:
@@ -162,33 +184,43 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work) -> np.ndarray:
     n, d_h = st.h.shape
     ha, ka = np.abs(st.h), np.abs(st.k)
     dense = st.method == "exact" or st.exact_forward
-    cols = [ha, hk.E_h] if hk.E_q is None else [ha, hk.E_h, row_kron(ka, ha), row_kron(hk.E_k, ha), ka, hk.E_k]
+    # Step 1' gains at most a factor 1 + 2 sigma / eps over Step 1: skipped (and its products) where sigma << eps
+    refine = hk.E_q is not None and float(hk.sigma.max()) > 0.1 * float(hk.eps.min())
+    # an exact input (first layer): E_h is the rounding of h only, bounded by its column max (f~ rows sum to <= up)
+    cols = [ha] + ([] if hk.exact_in else [hk.E_h])
+    if refine:  # Cauchy-Schwarz over the head index: (n, 1) norms of k~ and E_k
+        kn, Ekn = _rownorm(ka)[:, None], _rownorm(hk.E_k)[:, None]
+        cols += [kn * ha, Ekn * ha, kn, Ekn]
     M, _ = f_products(st, np.concatenate(cols, axis=1), np.zeros((n, 0)), work, dense=dense)
     M = M * hk.up
-    w2 = d_h * d_h
+    if hk.exact_in:
+        M = np.concatenate([M[:, :d_h], np.broadcast_to(hk.up * hk.E_h.max(axis=0), (n, d_h)), M[:, d_h:]], axis=1)
     Mh, ME = M[:, :d_h], M[:, d_h : 2 * d_h]
-    KH, EKH = M[:, 2 * d_h : 2 * d_h + w2], M[:, 2 * d_h + w2 : 2 * d_h + 2 * w2]
-    Fk, FEk = M[:, 2 * d_h + 2 * w2 : 3 * d_h + 2 * w2], M[:, 3 * d_h + 2 * w2 :]
+    KH, EKH = M[:, 2 * d_h : 3 * d_h], M[:, 3 * d_h : 4 * d_h]  # f~(||k~|| |h~|), f~(||E_k|| |h~|)
+    Fk, FEk = M[:, 4 * d_h : 4 * d_h + 1], M[:, 4 * d_h + 1 :]  # f~||k~||, f~||E_k||  (n, 1)
     tau = hk.tau[:, None]
     old = _bnd(tau, Mh, ME, hk.rr)
-    if hk.E_q is None:
+    if not refine:
         return old
     beta, eps = abs(st.beta), hk.eps
     onep = 1 + hk.tau  # f <= (1 + tau) f~
     qh = np.abs(st.q) + hk.E_q
     with np.errstate(over="ignore", invalid="ignore"):
         es = (1 + eps) * np.exp(np.minimum(hk.sigma, 709.0))  # (n,)
-        mu = onep * beta * ((hk.E_q * Fk).sum(axis=1) + (qh * FEk).sum(axis=1))  # (n,)
+        Eqn, qhn = (
+            _rownorm(hk.E_q),
+            _rownorm(qh),
+        )  # (n,): |delta_ij| <= |beta| (||E_q,i|| ||k~_j|| + ||q^_i|| ||E_k,j||)
+        mu = onep * beta * (Eqn * Fk[:, 0] + qhn * FEk[:, 0])  # (n,)
         b = es * mu + eps  # (n,)
-        Dh = onep[:, None] * beta * (np.einsum("ne,neb->nb", hk.E_q, KH.reshape(n, d_h, d_h))
-                                     + np.einsum("ne,neb->nb", qh, EKH.reshape(n, d_h, d_h)))  # fmt: skip
+        Dh = onep[:, None] * beta * (Eqn[:, None] * KH + qhn[:, None] * EKH)  # (n, d_h)
         first = (es[:, None] * Dh + (eps + b)[:, None] * onep[:, None] * Mh) / (1 - b)[:, None]
         new = first + (1 + tau) * ((1 + hk.rr) * ME + hk.rr * Mh)
         ok = (b < 0.5) & np.isfinite(es)
         rho2 = (es * hk.sigma + eps + b) / (1 - b)
         tau2 = np.where(ok & (rho2 < 1), rho2 / (1 - rho2), math.inf)
     hk.tau = np.minimum(hk.tau, tau2)
-    work.add(4 * n * d_h * d_h)
+    work.add(4 * n * d_h)
     return np.where(ok[:, None], np.minimum(old, new), old)
 
 
@@ -212,27 +244,31 @@ def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray
     # |G~ s~ - G s| <= E_G |s~| + G^ |s~ - s|; rounding: the fast sum on |G~||s~|, the reference's on |G||s|
     dK = (E_G * sa + Gh * ds).sum(axis=1) + gamma(d_h + 2) * (Ga * sa + Gh * (sa + ds)).sum(axis=1)  # (n,)
     Ka, Kh = np.abs(K), np.abs(K) + dK
-    right = np.concatenate([row_kron(ha, Xa), row_kron(hk.E_h, Xa) + row_kron(hh, E_X), Xa, E_X, ha], axis=1)
-    left = np.concatenate([row_kron(Ga, Xa), row_kron(E_G, Xa) + row_kron(Gh, E_X), Ga, E_G, Ka[:, None] * Xa,
-                           dK[:, None] * Xa + Kh[:, None] * E_X], axis=1)  # fmt: skip
-    Rm, Lm = f_products(st, right, left, work)
-    Rm, Lm = Rm * up, Lm * up
-    w = d_h * d
-    RA, RB, RX, RE, RH = Rm[:, :w], Rm[:, w : 2 * w], Rm[:, 2 * w : 2 * w + d], Rm[:, 2 * w + d : 2 * w + 2 * d], \
-        Rm[:, 2 * w + 2 * d :]  # fmt: skip
-    LA, LB = Lm[:, :w], Lm[:, w : 2 * w]
-    LG, LE = Lm[:, 2 * w : 2 * w + d_h], Lm[:, 2 * w + d_h : 2 * w + 2 * d_h]
-    LK, LKE = Lm[:, 2 * w + 2 * d_h : 2 * w + 2 * d_h + d], Lm[:, 2 * w + 2 * d_h + d :]
+    # Cauchy-Schwarz over the head index b: sum_b |G_ib| |h_jb| <= ||G_i||_2 ||h_j||_2 (and likewise for the error
+    # parts), so the (n, d_h d) products of p1 X, p1^T X become (n, d) ones
+    hn, Gn, Ehn, hhn = (_rownorm(a)[:, None] for a in (ha, Ga, hk.E_h, hh))  # (n, 1) each
+    EGn, Ghn = _rownorm(E_G)[:, None], _rownorm(Gh)[:, None]
+    exact_in, exact_G = not E_X.any(), not E_G.any()  # an exact input (first layer) or upstream (no block above)
+    right = {"A": hn * Xa, "X": Xa, "B": None if exact_in else Ehn * Xa + hhn * E_X, "E": None if exact_in else E_X}
+    left = {"A": Gn * Xa, "B": None if exact_in and exact_G else EGn * Xa + Ghn * E_X, "G": Ga,
+            "E": None if exact_G else E_G, "K": Ka[:, None] * Xa,
+            "KE": dK[:, None] * Xa + Kh[:, None] * E_X}  # fmt: skip
+    R, L = _products(st, right, left, work, up)
+    if exact_in:  # f~(||E_h|| . |X~|) <= max_j ||E_h,j|| f~|X~|: E_h is rounding only here
+        R["B"] = float(Ehn.max()) * R["X"]
+    RA, RB, RX, RE = R["A"], R["B"], R["X"], R["E"]
+    RH = up * ha.max(axis=0)[None, :]  # f~|h~| <= max_j |h~_j| (rows of f~ sum to at most 1/(1 - r_r)); rounding only
+    LA, LB, LG, LE, LK, LKE = L["A"], L["B"], L["G"], L["E"], L["K"], L["KE"]
     tau, tmax = hk.tau[:, None], float(hk.tau.max())
     # row side: p1 X, p2 X = K . fX
-    M1 = _con(Ga, RA, d)  # (n, d) |p1~ X~| magnitude
-    b_p1X = _bnd(tau, M1, _con(E_G, RA, d) + _con(Gh, RB, d), rr)
+    M1 = Gn * RA  # (n, d) bound of the magnitude of p1~ X~
+    b_p1X = _bnd(tau, M1, EGn * RA + Ghn * RB, rr)
     b_fX = _bnd(tau, RX, RE, rr)
     b_p2X = dK[:, None] * (1 + tau) * (RX + RE) + Ka[:, None] * b_fX + rr * Ka[:, None] * RX
     M2 = Ka[:, None] * RX
     # column side: p1^T X, p2^T X = f^T (K . X), f^T G
-    N1 = _con(ha, LA, d)
-    b_p1TX = _bnd(tmax, N1, _con(hk.E_h, LA, d) + _con(hh, LB, d), rr)
+    N1 = hn * LA
+    b_p1TX = _bnd(tmax, N1, Ehn * LA + hhn * LB, rr)
     b_p2TX = _bnd(tmax, LK, LKE, rr)
     b_fTG = _bnd(tmax, LG, LE, rr)
     Wa = np.abs(st.W_Q) @ np.abs(st.W_K).T  # (d, d) >= |W|, also the magnitude of its rounding

@@ -7,10 +7,10 @@ $\tilde A = U_0 V_0^\top$ a relative-error approximation of $A = \exp(\beta Q K^
     \tilde D = \mathrm{diag}(U_0 (V_0^\top 1_n)),\qquad U_1 = \tilde D^{-1} U_0,\ V_1 = V_0,\qquad
     \tilde f = U_1 V_1^\top,\qquad |\tilde f_{ij} - f_{ij}| \le \tfrac{2\varepsilon}{1-\varepsilon} f_{ij}.
 
-The range: every logit satisfies $|\beta \langle q_i, k_j\rangle| \le R$ with R from
-:func:`fastpath.ranges.logit_bound` (at most the Cauchy-Schwarz $\beta \max_i\|q_i\|_2 \max_j\|k_j\|_2$, usually
-within rounding of the true maximum), computed in O(n d^2) with its float64 rounding covered. So the certificate of
-:mod:`fastpath.poly` holds for the actual inputs.
+The range: every logit satisfies $|\beta \langle q_i, k_j\rangle| \le \beta |q_i|\cdot|k_j| \le R$ with R from
+:func:`fastpath.ranges.abs_logit_bound` (at most the Cauchy-Schwarz $\beta \max_i\|q_i\|_2 \max_j\|k_j\|_2$),
+computed in O(n d^2) with its float64 rounding covered (see :func:`logit_range` for why the absolute products). So
+the certificate of :mod:`fastpath.poly` and the rounding terms of :mod:`fastpath.bounds` hold for the actual inputs.
 
 Shape legend: n tokens, d_h head width, r rank.
 """
@@ -48,15 +48,18 @@ def gamma(m: float) -> float:
 
 
 def logit_range(Q: np.ndarray, K: np.ndarray, beta: float) -> float:
-    r"""$R \ge \max_{ij} |\beta \langle q_i, k_j \rangle|$, rigorous for the float64 entries given, never O(n^2).
+    r"""$R \ge \max_{ij} |\beta|\, |q_i| \cdot |k_j| \ge \max_{ij} |\beta \langle q_i, k_j \rangle|$, rigorous for the
+    float64 entries given, never O(n^2): :func:`fastpath.ranges.abs_logit_bound`, at most the Cauchy-Schwarz
+    $|\beta| \max_i \|q_i\| \max_j \|k_j\|$. Q (n, d_h), K (m, d_h).
 
-    The least of the certified bounds of :func:`fastpath.ranges.logit_bound` (Cauchy-Schwarz
-    $\beta \max_i \|q_i\| \max_j \|k_j\|$, exact boxes, rotated boxes, ball clusters, the norm tail), each with
-    its float64 rounding covered (:mod:`fastpath.directed`). Q (n, d_h), K (m, d_h).
+    The range of the *absolute* products, because the consumers of R use it twice: as the polynomial's interval
+    (where the signed :func:`fastpath.ranges.logit_bound` would do) and in the rounding terms
+    (:func:`fastpath.bounds.rounding_rel`: $\sum_\alpha |U_{1,i\alpha}||V_{1,j\alpha}| \le P_{abs}(R) \ldots$;
+    the diagonal blocks' $\gamma (1 + R)$ in :mod:`fastpath.certificate`), which need $R \ge \beta |q|\cdot|k|$.
     """
-    from fastpath.ranges import logit_bound  # fastpath.ranges builds on this module's U_ROUND
+    from fastpath.ranges import abs_logit_bound  # fastpath.ranges builds on this module's U_ROUND
 
-    return logit_bound(Q, K, beta)
+    return abs_logit_bound(Q, K, beta)
 
 
 def fixed_degree_poly(R: float, degree: int, kind: str) -> PolyCert:

@@ -330,20 +330,27 @@ def _tail(q, k, beta, budget: int | None = None) -> tuple[float, bool]:
     $\gamma_d |q_i|\cdot|k_j| + d\,2^{-1074} \le \gamma_d \max\|q\|\max\|k\| + d\,2^{-1074}$ of its exact value.
     So $\max_{ij} |q_i\cdot k_j| \le \max(E(L), L)$, E(L) the staircase's maximum rounded up. L starts at a
     rigorous lower bound of one exact logit (the top d queries and keys against all); when that staircase exceeds
-    ``budget`` pairs (default 16 d (n + m): O(n d^2) work), L is raised by bisection until it fits. Converged
-    (within rounding of the true maximum) when $E(L) \ge L$.
+    ``budget`` pairs (default 16 d (n + m): O(n d^2) work), L is raised by bisection until it fits. Only tokens with
+    $\|q_i\| \max_j\|k_j\| > L$ (resp. keys) are sorted. Converged (within rounding of the true maximum) when
+    $E(L) \ge L$.
     """
     q, k, b = _check(q, k, beta)
     n, m, d = q.shape[0], k.shape[0], q.shape[1]
     nq, nk = norms_up(q), norms_up(k)  # (n,), (m,)
-    iq, ik = np.argsort(-nq, kind="stable"), np.argsort(-nk, kind="stable")
-    sq, sk = nq[iq], nk[ik]  # (n,), (m,) descending
-    cs = prod_up(float(sq[0]), float(sk[0]))
+    mq, mk = float(nq.max()), float(nk.max())
+    cs = prod_up(mq, mk)
     err = float(up(up(gam(d) * cs) + d * TINY))  # rounding of any one float logit q_i . k_j
     budget = 16 * d * (n + m) if budget is None else budget
     t = min(d, n, m)
-    top = max(float(np.abs(q[iq[:t]] @ k.T).max()), float(np.abs(q @ k[ik[:t]].T).max()))  # (t, m), (n, t)
+    Tq, Tk = np.argpartition(-nq, t - 1)[:t], np.argpartition(-nk, t - 1)[:t]  # t largest norms (any order)
+    top = max(float(np.abs(q[Tq] @ k.T).max()), float(np.abs(q @ k[Tk].T).max()))  # (t, m), (n, t)
     lo = hi = max(0.0, float(down(top - err)))  # a lower bound of the exact maximum
+    # only tokens with ||q_i|| max||k|| > lo (resp. keys) can be in a pair above lo: sort those alone
+    iq = np.flatnonzero(nq > down(lo / mk)) if mk > 0 else np.zeros(0, dtype=np.int64)
+    ik = np.flatnonzero(nk > down(lo / mq)) if mq > 0 else np.zeros(0, dtype=np.int64)
+    iq, ik = iq[np.argsort(-nq[iq], kind="stable")], ik[np.argsort(-nk[ik], kind="stable")]
+    sq, sk = nq[iq], nk[ik]  # descending
+    n = iq.size
     if int(_staircase(sq, sk, lo).sum()) > budget:
         hi = cs
         for _ in range(24):  # bisection on L: the smallest level (to 2^-24 of CS) whose staircase fits
@@ -387,6 +394,17 @@ def logit_bound(q, k, beta) -> float:
     return out
 
 
+def abs_logit_bound(q, k, beta) -> float:
+    r"""Rigorous upper bound of $\max_{ij} |\beta|\, |q_i| \cdot |k_j|$ (entrywise absolute values): the range that
+    *rounding* bounds need, $\ge$ the logit range and $\le$ Cauchy-Schwarz.
+
+    A float64 dot product errs by $\gamma_d |q|\cdot|k|$, and the monomial features satisfy
+    $\sum_{|\alpha| = t} \binom{t}{\alpha} |q^\alpha k^\alpha| = (|q|\cdot|k|)^t$, so a rounding bound written with
+    $P_{abs}(R) = \sum_t |c_t| R^t$ needs this R, not :func:`logit_bound`. :func:`logit_bound` of $|q|, |k|$."""
+    q, k, _ = _check(q, k, beta)
+    return logit_bound(np.abs(q), np.abs(k), beta)
+
+
 def __getattr__(name: str):
     """The re-centring API lives in :mod:`fastpath.recentre` (it builds on these bounds); re-exported here."""
     if name in ("SPREAD_MAX", "candidate_centres", "centres", "key_spread", "recentred_range"):
@@ -396,5 +414,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["LEVELS", "all_bounds", "bases", "best_basis", "block_bounds", "box_bound", "cluster_bound", "cs_bound",
-           "logit_bound", "orthogonality_defect", "rotated_bound", "tail_bound", "tree_labels"]  # fmt: skip
+__all__ = ["LEVELS", "abs_logit_bound", "all_bounds", "bases", "best_basis", "block_bounds", "box_bound",
+           "cluster_bound", "cs_bound", "logit_bound", "orthogonality_defect", "rotated_bound", "tail_bound",
+           "tree_labels"]  # fmt: skip

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from fastpath.directed import down, gam, matmul_encl, up
-from fastpath.ranges import _check, _overflow_safe, box_bound, cs_bound, logit_bound, tail_bound
+from fastpath.ranges import _check, _overflow_safe, abs_logit_bound, box_bound, cs_bound, logit_bound, tail_bound
 
 SPREAD_MAX = 64 * math.log(2)  # largest key-weight spread centres() accepts (see key_spread)
 
@@ -48,13 +48,16 @@ def key_spread(k, beta, a) -> float:
 
 
 @_overflow_safe
-def recentred_range(q, k, beta, a, c) -> float:
+def recentred_range(q, k, beta, a, c, absolute: bool = False) -> float:
     r"""Rigorous bound of $\max_{ij} |\beta (q_i - a)\cdot(k_j - c)|$, for the exact differences *and* for the
-    float64 ones $\widehat{q - a}$, $\widehat{k - c}$ the fast path evaluates.
+    float64 ones $\widehat{q - a}$, $\widehat{k - c}$ the fast path evaluates; with ``absolute``, of
+    $\max_{ij} |\beta|\, |q_i - a|\cdot|k_j - c|$ instead (what rounding terms need, see
+    :func:`fastpath.ranges.abs_logit_bound`).
 
     $\widehat{x_t - a_t} = (x_t - a_t)(1 + \delta)$, so the exact product differs from the float one by at most
     $((1 + u/(1-u))^2 - 1) \sum_t |\hat q_t||\hat k_t| \le 4u \|\hat q\|\|\hat k\|$: the bound is
-    :func:`logit_bound` of the float differences plus $4u$ times their CS bound. q (n, d), k (m, d), a, c (d,).
+    :func:`logit_bound` (or :func:`abs_logit_bound`) of the float differences plus $4u$ times their CS bound.
+    q (n, d), k (m, d), a, c (d,).
     """
     q, k, _ = _check(q, k, beta)
     d = q.shape[1]
@@ -62,7 +65,8 @@ def recentred_range(q, k, beta, a, c) -> float:
         if np.shape(v) != (d,) or not np.isfinite(np.asarray(v, dtype=np.float64)).all():
             raise ValueError(f"{name}: expected a finite vector of shape ({d},), got shape {np.shape(v)}")
     qa, kc = q - np.asarray(a, dtype=np.float64), k - np.asarray(c, dtype=np.float64)  # (n, d), (m, d)
-    return float(up(logit_bound(qa, kc, beta) + up(gam(2) * cs_bound(qa, kc, beta))))
+    main = abs_logit_bound(qa, kc, beta) if absolute else logit_bound(qa, kc, beta)
+    return float(up(main + up(gam(2) * cs_bound(qa, kc, beta))))
 
 
 def candidate_centres(q: np.ndarray, k: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -72,7 +76,7 @@ def candidate_centres(q: np.ndarray, k: np.ndarray) -> list[tuple[np.ndarray, np
     return [(a, c) for a in opts_q for c in opts_k]
 
 
-def centres(q, k, beta, screen: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def centres(q, k, beta, screen: int = 2, absolute: bool = False) -> tuple[np.ndarray, np.ndarray]:
     r"""Re-centring $(a, c)$ (issue 14 item 2) minimising the range over :func:`candidate_centres`.
 
     Only candidates whose key-weight spread (:func:`key_spread`) is at most :data:`SPREAD_MAX` are considered;
@@ -81,7 +85,9 @@ def centres(q, k, beta, screen: int = 2) -> tuple[np.ndarray, np.ndarray]:
     Candidates are ranked by the O(n d) bounds (:func:`fastpath.ranges.cs_bound`, :func:`fastpath.ranges.box_bound`);
     the ``screen`` best of them and (0, 0) are compared by the least of those and
     :func:`fastpath.ranges.tail_bound` (rigorous, usually within rounding of the maximum). The caller certifies
-    the chosen pair with :func:`recentred_range`. Returns float64 vectors a, c of shape (d,).
+    the chosen pair with :func:`recentred_range`. With ``absolute`` the ranges compared are those of
+    $|q - a|, |k - c|$ (:func:`fastpath.ranges.abs_logit_bound`, what the rounding terms need). Returns float64
+    vectors a, c of shape (d,).
     """
     q, k, _ = _check(q, k, beta)
     cheap, spread = [], {}
@@ -91,10 +97,12 @@ def centres(q, k, beta, screen: int = 2) -> tuple[np.ndarray, np.ndarray]:
         if spread[a.tobytes()] > SPREAD_MAX:
             continue
         qa, kc = q - a, k - c  # (n, d), (m, d)
-        cheap.append((min(cs_bound(qa, kc, beta), box_bound(qa, kc, beta)), len(cheap), a, c))
+        if absolute:
+            qa, kc = np.abs(qa), np.abs(kc)
+        cheap.append((min(cs_bound(qa, kc, beta), box_bound(qa, kc, beta)), len(cheap), a, c, qa, kc))
     best, best_R = (np.zeros(q.shape[1]), np.zeros(q.shape[1])), math.inf  # kept when every range overflows
-    for bound, _, a, c in [cheap[0]] + sorted(cheap[1:], key=lambda x: x[:2])[:screen]:  # cheap[0]: (0, 0)
-        rr = min(bound, tail_bound(q - a, k - c, beta))
+    for bound, _, a, c, qa, kc in [cheap[0]] + sorted(cheap[1:], key=lambda x: x[:2])[:screen]:  # cheap[0]: (0, 0)
+        rr = min(bound, tail_bound(qa, kc, beta))
         if rr < best_R:
             best, best_R = (a, c), rr
     return best

@@ -22,26 +22,24 @@ SCHEMA_VERSION = rep.SCHEMA_VERSION
 PAPER = rep.PAPER
 
 
-def _seed(text: str) -> int:
-    """``--seed``: any integer >= 0 (numpy seeds are non-negative; arbitrarily large ones are fine)."""
+def _int_at_least(text: str, low: int, expected: str) -> int:
+    """An argparse type: ``text`` as a base-10 integer >= ``low``; otherwise an error naming ``expected``."""
     try:
         value = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (random generators take no negative seed), "
-                                         f"got {value}")  # fmt: skip
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
     return value
+
+
+def _seed(text: str) -> int:
+    """``--seed``: any integer >= 0 (numpy seeds are non-negative; arbitrarily large ones are fine)."""
+    return _int_at_least(text, 0, "an integer >= 0 (random generators take no negative seed)")
 
 
 def _positive(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def _threshold(text: str) -> float:

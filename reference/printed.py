@@ -26,14 +26,25 @@ def _parts(G: np.ndarray, c: HeadCache):
     return c.X, c.W, c.f, c.h, K
 
 
+def z6_as_printed(f: np.ndarray, K: np.ndarray) -> np.ndarray:
+    r"""Lemma D.10 as printed: $z_6 = f\,\mathrm{diag}(K)$, K scaling the columns (corrected $z_6^* = p_2^\top$).
+    (n, n)."""
+    return f * K[None, :]  # (n, n)
+
+
+def z7_as_printed(f: np.ndarray, G: np.ndarray, h: np.ndarray) -> np.ndarray:
+    r"""Lemma D.11 as printed: $z_7 = f \odot (h G^\top)$ (corrected $z_7^* = p_1^\top$). (n, n)."""
+    return f * (h @ G.T)  # (n, n)
+
+
 def D6_as_printed(G, c: HeadCache):
     X, W, f, h, K = _parts(G, c)
-    return -((f * K[None, :]) @ X) @ W.T  # (n, d)  z6 = f diag(K)
+    return -(z6_as_printed(f, K) @ X) @ W.T  # (n, d)
 
 
 def D7_as_printed(G, c: HeadCache):
     X, W, f, h, K = _parts(G, c)
-    return ((f * (h @ G.T)) @ X) @ W.T  # (n, d)  z7 = f ⊙ (h G^T)
+    return (z7_as_printed(f, G, h) @ X) @ W.T  # (n, d)
 
 
 def D8_as_printed(G, c: HeadCache):

@@ -80,3 +80,44 @@ def test_the_certificate_cost_is_counted_and_linear_in_n():
         assert tr.cert_madds > 0 and g.cert_madds > 0
         cost.append(tr.cert_madds + g.cert_madds)
     assert 1.9 <= cost[1] / cost[0] <= 2.1  # O(n r d), never n x n
+
+
+@pytest.mark.paper("Lemma H.4")
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_certificate_bounds_one_head_whose_inputs_carry_a_known_error(causal):
+    """docs/certificate.md Steps 0-3 with E_X, E_G > 0: the fast head at X + E_X, G - E_G against the exact head at
+    X, G (exact perturbations on binary grids), every field; the registry check ``fast.cert.aposteriori`` re-decides
+    a violation in mpmath, here none may occur in float64 either (largest error/bound measured 0.90, for s)."""
+    from proofs_check.checks.fast_certificate import head_case
+
+    rng = np.random.default_rng([10, int(causal)])
+    c = head_case(rng, n=40, d=2, causal=causal, eps=1e-6, e_x=2.0**-13, e_g=2.0**-13)
+    from reference.backend import FLOAT64
+
+    ex = c.exact(FLOAT64)
+    for k, f in c.fast.items():
+        assert (np.abs(f - ex[k]) <= c.bound[k]).all(), k
+
+
+def test_the_certificate_work_is_at_most_the_fast_paths_at_one_layer():
+    """Counted work (deterministic): Cauchy-Schwarz grouping and the exact-input shortcuts of docs/certificate.md
+    bring the certificate of one non-causal layer to 0.78 of the fast path's multiply-adds (2.75 before)."""
+    rng = np.random.default_rng([20240826, 256, 1, 0, 1])
+    X, layers, dL = rng.uniform(-1, 1, (256, 4)), random_layers(rng, 4, 1), rng.uniform(-1, 1, (256, 4))
+    tr = fastpath.forward(X, layers, eps=1e-6, residual=True, activation="tanh", method="lowrank")
+    g = fastpath.backward(tr, dL)
+    assert (tr.cert_madds + g.cert_madds) / (tr.madds + g.madds) <= 1.0
+
+
+def test_the_certificate_benchmark_measures_a_case_without_violation():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "certificate_bench.py"
+    spec = importlib.util.spec_from_file_location("certificate_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rec = bench.case(64, 2, True, 1e-6, 2)
+    assert rec["violations"] == [] and rec["refused"] == [] and rec["vacuous"] == []
+    assert set(rec["fields"]) >= {"T_m", "dX", "dW[1]", "dW_V[1]", "dW[2]", "dW_V[2]"}
+    assert rec["madds_fraction"] > 0 and rec["fields"]["dX"]["max"] <= 1

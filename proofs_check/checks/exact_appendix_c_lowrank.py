@@ -23,6 +23,7 @@ from proofs_check.checks.exact_common import (
     lr_inputs,
     p_parts,
     rowkron,
+    smallest_degree,
     taylor_bound,
 )
 from proofs_check.decide import decide
@@ -42,13 +43,9 @@ def taylor_error(Rbar: float, g: int, points: int = 64) -> float:
 
 
 def measured_degree(Rbar: float, eps: float) -> int:
-    """The smallest degree whose *measured* Taylor error on [-Rbar, Rbar] is at most ``eps`` (bisection: the error
-    decreases with the degree), searched below the proved degree :func:`degree_for`."""
-    lo, hi = 0, degree_for(Rbar, eps)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (mid + 1, hi) if taylor_error(Rbar, mid) > eps else (lo, mid)
-    return lo
+    """The smallest degree whose *measured* Taylor error on [-Rbar, Rbar] is at most ``eps``, searched up to the
+    proved degree :func:`degree_for` (which always passes: measured <= proved)."""
+    return smallest_degree(lambda g: taylor_error(Rbar, g), eps, degree_for(Rbar, eps))
 
 
 @check(id="cat.C13.lowrank_f", label="Lemma C.13",
@@ -161,7 +158,7 @@ def check_C15(ctx: Context) -> Result:
         c["Gn"] = c["G"] + 1e-3 * rng.uniform(-1, 1, c["G"].shape)  # an approximate U2
 
     def claim(bk, X, W, WV, G, Gn, beta, U0, V0, U1, V1):
-        f, h, q, p1, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
+        f, h, q, p1, p2, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
         if ctx.mutated("G_and_h_swapped"):
             U3, V3 = rowkron(U1, h), rowkron(V1, G)
         df = max_abs(U1 @ V1.T - f)
@@ -191,9 +188,8 @@ def check_C16(ctx: Context) -> Result:
     $\tilde p_1$ for its row sums."""
 
     def claim(bk, X, W, WV, G, beta, U0, V0, U1, V1):
-        f, h, q, p1, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
+        f, h, q, p1, p2, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
         n = X.shape[0]
-        p2 = K[:, None] * f  # (n, n)  diag(K) f
         ft = U1 @ V1.T
         df = max_abs(ft - f)
         L, R = (V3, U3) if ctx.mutated("transposed_row_sums") else (U3, V3)

@@ -165,8 +165,7 @@ def check_F5(ctx: Context) -> Result:
     def claim(bk, X, W, WV, G, beta, U1, V1, gw_fast):
         n = X.shape[0]
         c = head_forward(X, W, WV, beta, False, bk)
-        f, h, q, p1, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
-        p2 = K[:, None] * f  # (n, n)  diag(K) f
+        f, h, q, p1, p2, K, U3, V3 = p_parts(bk, X, W, WV, G, beta, U1, V1)
         U4 = (U3 @ (V3.T @ bk.ones((n,))))[:, None] * U1  # C.16
         gw = gw_fast
         if ctx.mutated("p2_dropped"):  # Algorithm 1 line 19 with the low-rank f~

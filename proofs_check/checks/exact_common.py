@@ -167,6 +167,13 @@ def degree_for(Rbar: float, eps: float) -> int:
     return min_taylor_degree(Rbar, eps)
 
 
+def smallest_degree(error_of: Callable[[int], float], eps: float, hi: int) -> int | None:
+    """The smallest degree g in [0, hi] whose *measured* error ``error_of(g)`` is at most ``eps``, None when none is:
+    the one search over measured errors (a linear one: a measured Taylor error need not decrease with g while
+    g < R, e.g. at x = -2 degree 1 is worse than degree 0). The proved degree is :func:`degree_for`."""
+    return next((g for g in range(hi + 1) if error_of(g) <= eps), None)
+
+
 def lowrank(X: np.ndarray, W: np.ndarray, beta: float, g: int | None = None) -> dict:
     r"""Lemma C.13 factors (spec §2.5): $U_0 V_0^\top = P(\beta (XW) X^\top)$, $U_1 = \tilde D^{-1} U_0$,
     $V_1 = V_0$, from :func:`fastpath.lowrank.lowrank_attention` with the degree-g Taylor polynomial. Degree ``g``,
@@ -231,11 +238,11 @@ def rowkron(U: np.ndarray, V: np.ndarray) -> np.ndarray:
 
 
 def p_parts(bk, X, W, WV, G, beta, U1, V1):
-    """Exact f, h, q, p1, K (reference, upstream G) and the factors U3 = U1⊘G, V3 = V1⊘h of Lemma C.15."""
-    from reference.attention import head_forward
+    """Exact f, h, q, p1, p2, K (:func:`reference.attention.logit_gradient`, upstream G) and the factors
+    U3 = U1⊘G, V3 = V1⊘h of Lemma C.15."""
+    from reference.attention import head_forward, logit_gradient
 
     c = head_forward(X, W, WV, beta, False, bk)
-    hg = head_vjp(G, c)
+    K, p1, p2 = logit_gradient(G, c.f, c.h, c.s)  # (n,), (n, n), (n, n)
     q = G @ c.h.T  # (n, n)  Def. C.11
-    p1 = hg.P + hg.K[:, None] * c.f  # (n, n)  p1 = P + p2 (the reference's split)
-    return c.f, c.h, q, p1, hg.K, rowkron(U1, G), rowkron(V1, c.h)
+    return c.f, c.h, q, p1, p2, K, rowkron(U1, G), rowkron(V1, c.h)

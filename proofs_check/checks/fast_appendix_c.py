@@ -24,9 +24,10 @@ import numpy as np
 from fastpath.features import lift, rank_of, row_kron
 from fastpath.lowrank import gamma, logit_range, lowrank_attention
 from fastpath.poly import chebyshev_coeffs, taylor_coeffs
+from proofs_check.checks.exact_common import smallest_degree
 from proofs_check.checks.fast_common import fast_forward, mx, one_head, p_parts, rho, within
 from proofs_check.registry import Context, Result, check
-from reference.attention import attention_matrix, logits, unnormalised
+from reference.attention import attention_matrix, logit_gradient, logits, unnormalised
 from reference.compare import TOLERANCES, rel_err
 
 
@@ -113,7 +114,7 @@ def check_C13_beta1(ctx: Context) -> Result:
     for d in (2, 4, 8):
         X, W = rng.uniform(-1, 1, (n, d)), rng.uniform(-1, 1, (d, d))
         S = logits(X, W, beta_of(d))  # (n, n) logits with entries of X, W bounded by 1
-        g = next((g for g in range(170) if _taylor_relerr(S, g) <= eps), None)
+        g = smallest_degree(lambda g, S=S: _taylor_relerr(S, g), eps, 169)
         rows.append(dict(d=d, logit_range=mx(S), degree=g, S=S))
     g0 = rows[0]["degree"]
     err_at_g0 = _taylor_relerr(rows[-1].pop("S"), g0)
@@ -186,7 +187,8 @@ def check_C15(ctx: Context) -> Result:
     a, b = (h, G) if ctx.mutated("factors of p1^T") else (G, h)
     U3, V3 = row_kron(L["U1"], a), row_kron(L["V1"], b)  # (n, r d) each
     ident = float(rel_err(U3 @ V3.T, ft * q))
-    err = mx(U3 @ V3.T - f * q)
+    p1 = logit_gradient(G, f, h, L["c"].s)[1]  # (n, n)  exact p1 = f . q (reference)
+    err = mx(U3 @ V3.T - p1)
     bound = mx(ft - f) * mx(q)
     paper = d * mx(ft - f) * mx(G) * mx(h)
     ok = ident < TOLERANCES["ID_float64"] and within(err, bound) and bound <= paper
@@ -214,7 +216,7 @@ def check_C16(ctx: Context) -> Result:
     U4, V4 = K[:, None] * L["U1"], L["V1"]  # (n, r) each
     if ctx.mutated("K on the columns"):
         U4, V4 = L["U1"], K[:, None] * L["V1"]
-    p2 = K[:, None] * f  # (n, n)  exact
+    p2 = logit_gradient(G, f, h, L["c"].s)[2]  # (n, n)  exact p2 = diag(K) f (reference)
     delta_f = mx(ft - f)
     err = mx(U4 @ V4.T - p2)
     bound = delta_f * mx(K)

@@ -30,7 +30,7 @@ from proofs_check.experiments.scaling import decide
 from proofs_check.registry import Context, Result, check
 from reference import forward
 from reference import printed as pr
-from reference.attention import head_forward, head_vjp
+from reference.attention import head_forward, head_vjp, logit_gradient
 from reference.compare import rel_err
 from reference.model import Layer
 
@@ -51,8 +51,8 @@ def check_lemma_E1(ctx: Context) -> Result:
     L = Layer(*(rng.uniform(-1, 1, (d, d)) for _ in range(3)))
     G = rng.uniform(-1, 1, (n0, d))
     hc = forward(X, [L]).caches[0].attn.heads[0]
-    K = (G * hc.s).sum(axis=1)  # (n,)
-    e_id = float(rel_err(K, (hc.f * (G @ hc.h.T)).sum(axis=1)))
+    K = (G * hc.s).sum(axis=1)  # (n,)  the lemma's route
+    e_id = float(rel_err(K, logit_gradient(G, hc.f, hc.h, hc.s)[1].sum(axis=1)))  # p1 1_n, p1 of the reference
     s_t = fastpath.forward(X, [L], eps=1e-6, method="lowrank").attn[0]  # (n, d) shipped fast forward
     e_K = mx((G * s_t).sum(axis=1) - K)
     b_K = d * mx(G) * mx(s_t - hc.s)
@@ -79,29 +79,43 @@ def check_lemma_E1(ctx: Context) -> Result:
     )
 
 
-# kernel: (exact from (f, q = G h^T, K), low-rank factors from (U1, V1, G, h, K)); the paper's z6, z7 and the corrected
-# z6* = p2^T, z7* = p1^T (spec §2.4 table); z8 is f itself (the value path), z8* = f^T
+# kernels: the paper's z6, z7 and the corrected z6* = p2^T, z7* = p1^T (spec §2.4 table); z8 is f itself (the value
+# path), z8* = f^T. The exact kernels come from reference.printed (z6, z7 as printed) and
+# reference.attention.logit_gradient (p1, p2), for a given f (n, n).
+def exact_kernel(name: str, f, G, h, s):
+    """The exact kernel ``name`` of the table above for the attention matrix f (n, n), upstream G, values h,
+    output s."""
+    if name == "z6":
+        return pr.z6_as_printed(f, logit_gradient(G, f, h, s)[0])
+    if name == "z7":
+        return pr.z7_as_printed(f, G, h)
+    if name in ("z8", "z8*"):
+        return f if name == "z8" else f.T
+    _, p1, p2 = logit_gradient(G, f, h, s)  # (n, n) each
+    return {"z6*": p2.T, "z7*": p1.T, "z2": p2, "z4": p1}[name]
+
+
+# the low-rank factors of each kernel from (U1, V1, G, h, K) (Lemmas E.2, E.4, E.7, E.9; spec §2.4)
 KERNELS = {
-    "z6": (lambda f, q, K: f * K[None, :], lambda U, V, G, h, K: (U, K[:, None] * V)),
-    "z6*": (lambda f, q, K: f.T * K[None, :], lambda U, V, G, h, K: (V, K[:, None] * U)),
-    "z7": (lambda f, q, K: f * q.T, lambda U, V, G, h, K: (row_kron(U, h), row_kron(V, G))),
-    "z7*": (lambda f, q, K: f.T * q.T, lambda U, V, G, h, K: (row_kron(V, h), row_kron(U, G))),
-    "z2": (lambda f, q, K: K[:, None] * f, lambda U, V, G, h, K: (K[:, None] * U, V)),
-    "z4": (lambda f, q, K: f * q, lambda U, V, G, h, K: (row_kron(U, G), row_kron(V, h))),
-    "z8": (lambda f, q, K: f, lambda U, V, G, h, K: (U, V)),
-    "z8*": (lambda f, q, K: f.T, lambda U, V, G, h, K: (V, U)),
+    "z6": lambda U, V, G, h, K: (U, K[:, None] * V),
+    "z6*": lambda U, V, G, h, K: (V, K[:, None] * U),
+    "z7": lambda U, V, G, h, K: (row_kron(U, h), row_kron(V, G)),
+    "z7*": lambda U, V, G, h, K: (row_kron(V, h), row_kron(U, G)),
+    "z2": lambda U, V, G, h, K: (K[:, None] * U, V),
+    "z4": lambda U, V, G, h, K: (row_kron(U, G), row_kron(V, h)),
+    "z8": lambda U, V, G, h, K: (U, V),
+    "z8*": lambda U, V, G, h, K: (V, U),
 }
 
 
 def _kernel_errors(L: dict, name: str, swap: bool) -> tuple[float, float]:
     """(|U V^T - z|, delta_z scale) for kernel ``name``; ``swap`` builds it from the factors in the wrong order."""
     G, h, f, ft, q, K = p_parts(L)
-    exact, factors = KERNELS[name]
-    U, V = factors(L["U1"], L["V1"], G, h, K)
+    U, V = KERNELS[name](L["U1"], L["V1"], G, h, K)
     if swap:
         U, V = V, U
     scale = mx(q) if name[:2] in ("z4", "z7") else mx(K) if name[:2] in ("z2", "z6") else 1.0
-    return mx(U @ V.T - exact(f, q, K)), mx(ft - f) * scale
+    return mx(U @ V.T - exact_kernel(name, f, G, h, L["c"].s)), mx(ft - f) * scale
 
 
 _KERNEL_LEMMAS = {
@@ -137,18 +151,12 @@ def _kernel_check(lemma: str):
     return run
 
 
+_FACTORS = dict(kind="INEQ", expected="OK", uses=("fast.C15.p1", "fast.C16.p2"), mutants=("factors swapped",))
+
 for _lemma, (_sid, _names, _inh) in _KERNEL_LEMMAS.items():
-    check(
-        id=f"fast.{_lemma.replace('.', '')}.kernel",
-        label=f"Lemma {_lemma}",
-        name=f"Low-rank {' and '.join(_names)} within delta_f times its scale (printed and corrected kernels)",
-        kind="INEQ",
-        expected="OK",
-        spec=(_sid,),
-        uses=("fast.C15.p1", "fast.C16.p2"),
-        mutants=("factors swapped",),
-        inherits=_inh,
-    )(_kernel_check(_lemma))
+    check(id=f"fast.{_lemma.replace('.', '')}.kernel", label=f"Lemma {_lemma}", spec=(_sid,), inherits=_inh,
+          name=f"Low-rank {' and '.join(_names)} within delta_f times its scale (printed and corrected kernels)",
+          **_FACTORS)(_kernel_check(_lemma))  # fmt: skip
 
 # term: (spec id, printed kernel, corrected kernel, sign, right factor of the printed form, of the corrected form)
 TERMS = {
@@ -171,7 +179,7 @@ def _term_check(lemma: str):
         nrm = mx(G) * mx(L["WV"]) if term == "D8" else mx(X) * mx(c.W)
         Gp, h, f, ft, q, K = p_parts(L)
         # printed: the paper's factors in the paper's order, against the printed exact term
-        U, V = KERNELS[zp][1](L["U1"], L["V1"], G, h, K)
+        U, V = KERNELS[zp](L["U1"], L["V1"], G, h, K)
         if ctx.mutated("factors swapped"):
             U, V = V, U
         fast_p = sign * U @ (V.T @ right[rp])  # (n, d)
@@ -184,7 +192,7 @@ def _term_check(lemma: str):
         bound_c = n * d * _kernel_errors(L, zc, False)[0] * nrm
         err_p, err_c = mx(fast_p - exact_p), mx(fast_c - exact_c)
         # where the printed form differs (spec §0.5 item 4): with the corrected right factor only the f/f^T part is left
-        genuine = float(rel_err(sign * KERNELS[zp][0](f, q, K) @ right[rc], exact_c))
+        genuine = float(rel_err(sign * exact_kernel(zp, f, G, h, c.s) @ right[rc], exact_c))
         ok = within(err_p, bound_p) and within(err_c, bound_c) and (genuine > WRONG) == (term in ("D6", "D7", "D8"))
         fig = (
             f"printed {term}: err/bound {err_p / bound_p:.1e}; corrected: {err_c / bound_c:.1e}; printed vs "
@@ -212,17 +220,9 @@ def _term_check(lemma: str):
 
 
 for _lemma, (_term, _sid, *_) in TERMS.items():
-    check(
-        id=f"fast.{_lemma.replace('.', '')}.{_term}",
-        label=f"Lemma {_lemma}",
-        name=f"Fast {_term} in n^(1+o(1)) within n d |dz| |X| |W|: printed and corrected term",
-        kind="INEQ",
-        expected="OK",
-        spec=(_sid, 59),
-        uses=("fast.C15.p1", "fast.C16.p2"),
-        mutants=("factors swapped",),
-        inherits=(43,),
-    )(_term_check(_lemma))
+    check(id=f"fast.{_lemma.replace('.', '')}.{_term}", label=f"Lemma {_lemma}", spec=(_sid, 59), inherits=(43,),
+          name=f"Fast {_term} in n^(1+o(1)) within n d |dz| |X| |W|: printed and corrected term",
+          **_FACTORS)(_term_check(_lemma))  # fmt: skip
 
 
 @check(id="fast.E11.dX", label="Lemma E.11",

@@ -90,27 +90,30 @@ def _lemma5(ctx: Context, key: str, label: str) -> Result:
     )
 
 
-@check(id="cat.L5.1.fast_dT", label="Lemma 5.1",
-       name="dL/dT_{i-1} in n^{1+o(1)} with error decaying in the degree", kind="ASYM", expected="OK",
-       spec=(14,), uses=("ref.D17.five_terms",), mutants=(QUAD,))  # fmt: skip
-def check_lemma_5_1(ctx: Context) -> Result:
-    r"""Lemma 5.1 (informal E.11), spec #14: error of the corrected $g_t$ against g, and counted work against n."""
-    return _lemma5(ctx, "gt", "g_t")
+# Lemmas 5.1–5.3: (id, label, name, spec, uses, inherits, key of the degree sweep, symbol, docstring)
+LEMMA5 = (
+    ("cat.L5.1.fast_dT", "Lemma 5.1", "dL/dT_{i-1} in n^{1+o(1)} with error decaying in the degree", 14,
+     "ref.D17.five_terms", (), "gt", "g_t",
+     r"Lemma 5.1 (informal E.11), spec #14: error of the corrected $g_t$ against g, and counted work against n."),
+    ("cat.L5.2.fast_dW", "Lemma 5.2", "dL/dW in n^{1+o(1)} with error decaying in the degree", 15, "ref.F4.dW", (),
+     "gw", "g_w",
+     r"Lemma 5.2 (informal F.5), spec #15: $g_w = \beta[(X^\top U_3)(V_3^\top X) - (X^\top U_4)(V_4^\top X)]$."),
+    ("cat.L5.3.fast_dWV", "Lemma 5.3", "dL/dW_V in n^{1+o(1)} (corrected X^T f^T G)", 16, "ref.G3.dWV", (78,),
+     "gv", "g_v", r"Lemma 5.3 (informal G.4), spec #16: $g_v = (X^\top V_1)(U_1^\top G)$."),
+)  # fmt: skip
 
 
-@check(id="cat.L5.2.fast_dW", label="Lemma 5.2",
-       name="dL/dW in n^{1+o(1)} with error decaying in the degree", kind="ASYM", expected="OK",
-       spec=(15,), uses=("ref.F4.dW",), mutants=(QUAD,))  # fmt: skip
-def check_lemma_5_2(ctx: Context) -> Result:
-    r"""Lemma 5.2 (informal F.5), spec #15: $g_w = \beta[(X^\top U_3)(V_3^\top X) - (X^\top U_4)(V_4^\top X)]$."""
-    return _lemma5(ctx, "gw", "g_w")
+def _lemma5_check(key: str, symbol: str, doc: str):
+    def run(ctx: Context) -> Result:
+        return _lemma5(ctx, key, symbol)
+
+    run.__doc__ = doc
+    return run
 
 
-@check(id="cat.L5.3.fast_dWV", label="Lemma 5.3", name="dL/dW_V in n^{1+o(1)} (corrected X^T f^T G)",
-       kind="ASYM", expected="OK", spec=(16,), uses=("ref.G3.dWV",), mutants=(QUAD,), inherits=(78,))  # fmt: skip
-def check_lemma_5_3(ctx: Context) -> Result:
-    r"""Lemma 5.3 (informal G.4), spec #16: $g_v = (X^\top V_1)(U_1^\top G)$."""
-    return _lemma5(ctx, "gv", "g_v")
+for _id, _label, _name, _sid, _use, _inh, _key, _sym, _doc in LEMMA5:
+    check(id=_id, label=_label, name=_name, kind="ASYM", expected="OK", spec=(_sid,), uses=(_use,), mutants=(QUAD,),
+          inherits=_inh)(_lemma5_check(_key, _sym, _doc))  # fmt: skip
 
 
 @check(id="cat.T4.1.single_layer", label="Theorem 4.1",

@@ -80,6 +80,12 @@ def measure(rng, n: int, d: int, scale: float, g: int) -> list[dict]:
     dphi = tanh.dphi(blk.U)
     dG = g_vjp(dgT, blk, W_g, tanh)[0]  # Lemma H.2: the image of an upstream error dgT (linear map)
     nX, nW, nG, nh, nK = mx(X), mx(W), mx(G), mx(h), mx(K)
+
+    def term_row(lemma: str, t: str, dz, sums, right) -> tuple:
+        """Lemmas E.3/E.5/E.8/E.10: |D~ - D*| against beta d n |dz| |X| |W| (paper) and beta sums(dz) |right|."""
+        err = mx(D[t][1] - D[t][0])
+        return lemma, f"|{t}~ - {t}*|", err, beta * d * n * mx(dz) * nX * nW, beta * sums(dz) * mx(right)
+
     rows = [
         ("Lemma C.13", "|f~ - f| (additive)", df, float("nan"), 2 * eps_hat / (1 - eps_hat) * mx(f)),
         ("Lemma C.14", "|f~ h - s|", mx(ft @ h - s), n * df * nh, 2 * eps_hat / (1 - eps_hat) * nh),
@@ -97,20 +103,8 @@ def measure(rng, n: int, d: int, scale: float, g: int) -> list[dict]:
         ("Lemma E.4", "|z7~ - z7*| (p1^T)", mx(p1t.T - p1.T), d * df * nh * nG, df * mx(q_)),
         ("Lemma E.7", "|z2~ - z2| (p2)", mx(p2t - p2), n * df * nK, df * nK),
         ("Lemma E.9", "|z4~ - z4| (p1)", mx(p1t - p1), d * df * nh * nG, df * mx(q_)),
-        (
-            "Lemma E.3",
-            "|D6~ - D6*|",
-            mx(D["D6"][1] - D["D6"][0]),
-            beta * d * n * mx(p2t - p2) * nX * nW,
-            beta * _colsum(p2t - p2) * mx(XW),
-        ),
-        (
-            "Lemma E.5",
-            "|D7~ - D7*|",
-            mx(D["D7"][1] - D["D7"][0]),
-            beta * d * n * mx(p1t - p1) * nX * nW,
-            beta * _colsum(p1t - p1) * mx(XW),
-        ),
+        term_row("Lemma E.3", "D6", p2t - p2, _colsum, XW),
+        term_row("Lemma E.5", "D7", p1t - p1, _colsum, XW),
         (
             "Lemma E.6",
             "|D8~ - D8*|",
@@ -118,20 +112,8 @@ def measure(rng, n: int, d: int, scale: float, g: int) -> list[dict]:
             n * d * df * nG * mx(W_V),
             _colsum(Df) * mx(G @ W_V.T),
         ),
-        (
-            "Lemma E.8",
-            "|D2~ - D2*|",
-            mx(D["D2"][1] - D["D2"][0]),
-            beta * d * n * mx(p2t - p2) * nX * nW,
-            beta * _rowsum(p2t - p2) * mx(XWt),
-        ),
-        (
-            "Lemma E.10",
-            "|D4~ - D4*|",
-            mx(D["D4"][1] - D["D4"][0]),
-            beta * d * n * mx(p1t - p1) * nX * nW,
-            beta * _rowsum(p1t - p1) * mx(XWt),
-        ),
+        term_row("Lemma E.8", "D2", p2t - p2, _rowsum, XWt),
+        term_row("Lemma E.10", "D4", p1t - p1, _rowsum, XWt),
         (
             "Lemma E.11",
             "|gt~ - dL/dX|",
