@@ -14,8 +14,14 @@ constant, which $\tilde D^{-1}$ removes. The key factor costs nothing in the fea
 block (:func:`fastpath.features.monomials` with ``scale``), so every key monomial is built as $w_j k'^\alpha$.
 
 **Feature blocks** (:class:`Feats`): within one call, each (r, c) block of $\Phi(q')$ or $w \odot \Psi(k')$ is built
-once (r c multiplications, counted) and kept for the later passes of the same call while the kept blocks fit
-``cache_bytes``; blocks beyond that are rebuilt (and counted again) when a later pass needs them.
+(r c multiplications, counted: the recurrence of :mod:`fastpath.features`, one multiplication per monomial) and
+kept for the later passes of the same call while the kept blocks fit ``HeadState.cache_bytes``; blocks beyond that
+are rebuilt (and counted again) when a later pass needs them. The default budget is :data:`FEATURE_CACHE_BYTES` = 0,
+by measurement (``benchmarks/gemm_rate.py``, 2-core AMD EPYC, one BLAS thread, d_h = 4, r = 330, c = 595): a block
+rebuilt from its c×d_h inputs costs about as much as reading a kept block back from main memory (a pass over
+$2^{15}$ tokens: 54–70 ms rebuilt + GEMM vs 60–65 ms kept + GEMM), and keeping blocks needs fresh memory whose first
+touch cost 4–5× the build itself (141–166 ms vs 27–35 ms), so the whole backward ran 1.2–2× slower with every
+block kept, from $n = 2^{12}$ to $2^{16}$.
 
 Shape legend: n tokens, d width, d_h head width, r rank, c tokens per block.
 """
@@ -31,6 +37,8 @@ from fastpath.poly import PolyCert
 from fastpath.recentre import Recentring
 from fastpath.work import Work, mm
 from reference import attention as ref_attention
+
+FEATURE_CACHE_BYTES = 0  # default per-call feature cache (module docstring: rebuilding measured faster)
 
 
 @dataclass
@@ -59,7 +67,7 @@ class HeadState:
     s: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (n, d_h) output f~ h
     SV: np.ndarray | None = None  # unused since issue 14 (the backward forms V_1^T [X | h ./ X] itself)
     centring: Recentring | None = None  # exact re-centring (fastpath.recentre); None: the polynomial sees q, k
-    cache_bytes: int = 0  # feature blocks kept within one call up to this many bytes (Feats)
+    cache_bytes: int = FEATURE_CACHE_BYTES  # feature blocks kept within one call up to this many bytes (Feats)
 
     @property
     def rank(self) -> int:
@@ -136,11 +144,13 @@ class Feats:
             return F
         st = self.st
         Z, scale = (st.qf, None) if side == "q" else (st.kf, st.w)
-        F = _features(Z[t0:t1], st, self.buf[side], self.work, None if scale is None else scale[t0:t1])
-        if self.kept + F.nbytes <= st.cache_bytes:
-            F = F.copy()
+        nbytes = 8 * st.rank * (t1 - t0)
+        keep = self.kept + nbytes <= st.cache_bytes
+        out = np.empty((st.rank, t1 - t0)) if keep else self.buf[side]  # kept blocks are built in place
+        F = _features(Z[t0:t1], st, out, self.work, None if scale is None else scale[t0:t1])
+        if keep:
             self.store[(side, t0)] = F
-            self.kept += F.nbytes
+            self.kept += nbytes
         return F
 
     def q(self, t0: int, t1: int) -> np.ndarray:
@@ -175,4 +185,4 @@ def _contract(Gb: np.ndarray, Rb: np.ndarray, d: int, work: Work) -> np.ndarray:
     return np.einsum("cb,cbe->ce", Gb, Rb.reshape(Rb.shape[0], Gb.shape[1], d))
 
 
-__all__ = ["Feats", "HeadState", "right"]
+__all__ = ["FEATURE_CACHE_BYTES", "Feats", "HeadState", "right"]

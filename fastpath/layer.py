@@ -24,8 +24,8 @@ $W = W_Q W_K^\top$, $q = X W_Q$, $k = X W_K$, $h = X W_V$, $\tilde f = U_1 V_1^\
   diagonal c×c block uses the exact kernel $\exp(\beta q_i^\top k_j)$, whose entries trivially satisfy the
   relative-error guarantee, so the certificate of spec §2.5 holds unchanged.
 
-Tokens are streamed in blocks so memory is O(r·c + n d) (r = rank) plus the feature blocks a call keeps for its
-later passes (:class:`fastpath.head.Feats`, within half the memory budget); the scale $a_\alpha$ and
+Tokens are streamed in blocks so memory is O(r·c + n d) (r = rank) plus the feature blocks a call may keep for its
+later passes (:class:`fastpath.head.Feats`, none by default: rebuilding them measured faster); the scale $a_\alpha$ and
 $\tilde D^{-1}$ are folded into the k-side matrices and the c-row results.
 
 **Re-centring** (issue 14 item 2, :mod:`fastpath.recentre`): ``recentre=True`` evaluates the polynomial on
@@ -144,7 +144,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     plan = monomial_plan(d_h, cert.degree)
     c = block or (min(CAUSAL_BLOCK, block_size(r, n)) if causal else block_size(r, n))
     st = HeadState(W_Q, W_K, W_V, W_Q @ W_K.T, beta, causal, q, k, h, R, cert, plan,
-                   feature_scale(plan, cert.coeffs, beta), c, centring=cen, cache_bytes=budget // 2)  # fmt: skip
+                   feature_scale(plan, cert.coeffs, beta), c, centring=cen)  # fmt: skip
     work.add(d * d_h * d)  # W = W_Q W_K^T
     w = 1 + d_h
     Y = np.empty((n, w))
