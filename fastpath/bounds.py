@@ -100,7 +100,7 @@ def head_rho(st: HeadState, X: np.ndarray, e_X: float) -> HeadRho:
     qa = float(np.sqrt(((Xa @ np.abs(st.W_Q)) ** 2).sum(axis=1)).max()) * up
     ka = float(np.sqrt(((Xa @ np.abs(st.W_K)) ** 2).sum(axis=1)).max()) * up
     sigma = beta * (sd * nQ * kmax + qmax * sd * nK + sd * sd * nQ * nK) + 2 * beta * gamma(2 * d + 8) * qa * ka
-    eps = st.kernel_err  # the polynomial's error and the re-centring's (fastpath.recentre)
+    eps = st.kernel_err  # the polynomial's error and the re-centring's (fastpath.centring)
     rho = safe_expm1(2 * sigma) * (1 + eps) / (1 - eps) + 2 * eps / (1 - eps) if eps < 1 else math.inf
     R_ex = st.R + sigma
     col = 1 + math.log(n) if st.causal else 1.0

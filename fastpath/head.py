@@ -2,7 +2,7 @@ r"""What one head keeps from the fast forward, and the streamed blocks every pas
 
 Paper: Lemma C.13/I.1 (the factors $U_0 = \Phi(q)$, $V_0 = \Psi(k)$ of :mod:`fastpath.features`), Lemma I.4 (the
 exact diagonal block of the causal path); spec §2.5, §2.7; issue 14 items 2 and 4. With the exact re-centring of
-:mod:`fastpath.recentre` the features are those of the centred $q' = q - a$, $k' = k - c$, and the key factor
+:mod:`fastpath.centring` the features are those of the centred $q' = q - a$, $k' = k - c$, and the key factor
 $w_j$ rides on the key side:
 
 .. math::
@@ -34,7 +34,7 @@ import numpy as np
 
 from fastpath.features import MonomialPlan, monomials, row_kron
 from fastpath.poly import PolyCert
-from fastpath.recentre import Recentring
+from fastpath.centring import Recentring
 from fastpath.work import Work, mm
 from reference import attention as ref_attention
 
@@ -66,7 +66,7 @@ class HeadState:
     D: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) normalizer D~
     s: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (n, d_h) output f~ h
     SV: np.ndarray | None = None  # unused since issue 14 (the backward forms V_1^T [X | h ./ X] itself)
-    centring: Recentring | None = None  # exact re-centring (fastpath.recentre); None: the polynomial sees q, k
+    centring: Recentring | None = None  # exact re-centring (fastpath.centring); None: the polynomial sees q, k
     cache_bytes: int = FEATURE_CACHE_BYTES  # feature blocks kept within one call up to this many bytes (Feats)
 
     @property

@@ -5,7 +5,7 @@ spec §2.3, §2.4, §2.7; issue 14 item 4. The backward does its own V-side work
 both left products, $V_1^\top [X \mid h \oslash X]$ and $U_1^\top [G \mid K X \mid G \oslash X]$, reading each
 block's key and query features once; pass 2 reuses the same feature blocks (:class:`fastpath.head.Feats`, kept
 while they fit the head's cache budget, rebuilt and counted again otherwise). The causal prefix and suffix passes
-share the feature blocks the same way. Re-centred heads (:mod:`fastpath.recentre`) carry $w$ in the key features
+share the feature blocks the same way. Re-centred heads (:mod:`fastpath.centring`) carry $w$ in the key features
 and the diagonal blocks, so $V_1 = w \odot \Psi(k')$ everywhere below.
 
 Shape legend: n tokens, d width, d_h = d/heads, r rank, c tokens per block.

@@ -28,7 +28,7 @@ Tokens are streamed in blocks so memory is O(r·c + n d) (r = rank) plus the fea
 later passes (:class:`fastpath.head.Feats`, none by default: rebuilding them measured faster); the scale $a_\alpha$ and
 $\tilde D^{-1}$ are folded into the k-side matrices and the c-row results.
 
-**Re-centring** (issue 14 item 2, :mod:`fastpath.recentre`): ``recentre=True`` evaluates the polynomial on
+**Re-centring** (issue 14 item 2, :mod:`fastpath.centring`): ``recentre=True`` evaluates the polynomial on
 $\beta(q - a)\cdot(k - c)$ and carries the exact key factor $w$ on the key side (:mod:`fastpath.head`);
 ``"auto"`` does so when it shrinks the certified range (the grid value of :func:`fastpath.poly.round_up_R`).
 
@@ -55,8 +55,8 @@ from fastpath.lowrank import (
     precheck_budget,
 )
 from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
-from fastpath.recentre import RECENTRE
-from fastpath.recentre import recentre as make_centring
+from fastpath.centring import RECENTRE
+from fastpath.centring import recentre as make_centring
 from fastpath.work import Work, mm
 from reference import attention as ref_attention
 from reference.attention import TERM_NAMES, head_blocks
@@ -84,7 +84,7 @@ def choose_method(method: str, R: float, eps: float, d_h: int, n: int, degree: i
 
 
 def _centring(q, k, beta: float, R: float, recentre_: bool | str):
-    """The re-centring to use (:mod:`fastpath.recentre`) or None, per ``recentre_`` (module docstring)."""
+    """The re-centring to use (:mod:`fastpath.centring`) or None, per ``recentre_`` (module docstring)."""
     if recentre_ is False:
         return None
     cen = make_centring(q, k, beta)

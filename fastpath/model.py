@@ -235,7 +235,7 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
     * ``allow_vacuous``: return certificates that are infinite or vacuous (bound >= scale of the field) instead
       of refusing them (for experiments);
     * ``recentre``: True, False or ``"auto"`` (default): exact re-centring of the logits (issue 14,
-      :mod:`fastpath.recentre`), the polynomial then covers $\beta(q - a)\cdot(k - c)$; ``"auto"`` re-centres a head
+      :mod:`fastpath.centring`), the polynomial then covers $\beta(q - a)\cdot(k - c)$; ``"auto"`` re-centres a head
       when that shrinks its certified range; ``trace.recentred`` and ``trace.R_poly`` say what was used;
     * ``memory_budget`` (bytes; a rank needing more is refused with a ValueError naming R, eps, degree, rank and
       the budget) and ``block`` (tokens per streamed block; None = auto).

@@ -85,7 +85,7 @@ def test_a_fixed_degree_is_used_and_its_error_certified_not_targeted(kind):
     if kind == "taylor":
         assert st.cert.err == taylor_bound(taylor_coeffs(3), round_up_R(st.R_poly))
     # the streamed forward equals the dense lift of the same polynomial (independent route, spec §2.5), on the
-    # centred q - a, k - c with the key factor w when the head was re-centred (fastpath.recentre)
+    # centred q - a, k - c with the key factor w when the head was re-centred (fastpath.centring)
     q, k, h = X @ layers[0].W_Q, X @ layers[0].W_K, X @ layers[0].W_V
     w = np.ones(len(X))
     if st.recentred:

@@ -1,4 +1,4 @@
-"""Exact re-centring (issue 14 item 2, :mod:`fastpath.recentre`): fast vs exact and the certificate, on inputs with a
+"""Exact re-centring (issue 14 item 2, :mod:`fastpath.centring`): fast vs exact and the certificate, on inputs with a
 large common offset (X + 3), where centring shrinks the range the polynomial must cover, and the rank it saves.
 
 Tolerances: the certificate's own bounds (zero violations, ``fastpath.compare``), and the spec §2.5 relative bound
