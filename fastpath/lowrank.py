@@ -7,9 +7,10 @@ $\tilde A = U_0 V_0^\top$ a relative-error approximation of $A = \exp(\beta Q K^
     \tilde D = \mathrm{diag}(U_0 (V_0^\top 1_n)),\qquad U_1 = \tilde D^{-1} U_0,\ V_1 = V_0,\qquad
     \tilde f = U_1 V_1^\top,\qquad |\tilde f_{ij} - f_{ij}| \le \tfrac{2\varepsilon}{1-\varepsilon} f_{ij}.
 
-The range: every logit satisfies $|\beta \langle q_i, k_j\rangle| \le R := \beta \max_i\|q_i\|_2 \max_j\|k_j\|_2$
-(Cauchy-Schwarz), computed in O(n d); the float64 evaluation of the norms is covered by a relative inflation
-$(1 + 4(d+2)u)$, u the unit roundoff. So the certificate of :mod:`fastpath.poly` holds for the actual inputs.
+The range: every logit satisfies $|\beta \langle q_i, k_j\rangle| \le R$ with R from
+:func:`fastpath.ranges.logit_bound` (at most the Cauchy-Schwarz $\beta \max_i\|q_i\|_2 \max_j\|k_j\|_2$, usually
+within rounding of the true maximum), computed in O(n d^2) with its float64 rounding covered. So the certificate of
+:mod:`fastpath.poly` holds for the actual inputs.
 
 Shape legend: n tokens, d_h head width, r rank.
 """
@@ -47,11 +48,15 @@ def gamma(m: float) -> float:
 
 
 def logit_range(Q: np.ndarray, K: np.ndarray, beta: float) -> float:
-    r"""$R = \beta \max_i \|q_i\|_2 \max_j \|k_j\|_2 \ge \max_{ij} |\beta \langle q_i, k_j \rangle|$, O(n d)."""
-    d = Q.shape[1]
-    qn = float(np.sqrt((Q * Q).sum(axis=1)).max())
-    kn = float(np.sqrt((K * K).sum(axis=1)).max())
-    return abs(beta) * qn * kn * (1 + 4 * (d + 2) * U_ROUND)
+    r"""$R \ge \max_{ij} |\beta \langle q_i, k_j \rangle|$, rigorous for the float64 entries given, never O(n^2).
+
+    The least of the certified bounds of :func:`fastpath.ranges.logit_bound` (Cauchy-Schwarz
+    $\beta \max_i \|q_i\| \max_j \|k_j\|$, exact boxes, rotated boxes, ball clusters, the norm tail), each with
+    its float64 rounding covered (:mod:`fastpath.directed`). Q (n, d_h), K (m, d_h).
+    """
+    from fastpath.ranges import logit_bound  # fastpath.ranges builds on this module's U_ROUND
+
+    return logit_bound(Q, K, beta)
 
 
 def fixed_degree_poly(R: float, degree: int, kind: str) -> PolyCert:

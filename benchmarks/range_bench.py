@@ -1,0 +1,110 @@
+r"""Benchmark of the certified logit ranges (issue 14 items 1-2): bound / true max, and the degree and rank they buy.
+
+One JSON object per line. Inputs (seeded, the two distributions of issue 14), beta = 1/d:
+
+* ``small``: X ~ U[-1, 1]^{n x d}, W_Q, W_K ~ U[-1/sqrt d, 1/sqrt d] (d x d);
+* ``authors``: X ~ N(0, 1)^{n x d}, W_Q, W_K orthogonal (Q of the QR of a Gaussian d x d matrix).
+
+q = X W_Q, k = X W_K. For d in {4, 8, 12} and n in {1024, 4096}, each record (``"kind": "range"``) holds the true
+max |beta q_i . k_j| by brute force (n^2 d, float64, rounding far below the ratios reported), the ratio bound / true
+max of every bound of :func:`fastpath.ranges.all_bounds` and of :func:`fastpath.ranges.logit_bound` (the one
+:func:`fastpath.lowrank.logit_range` returns), the same after re-centring (:func:`fastpath.ranges.centres`, bound
+:func:`fastpath.ranges.recentred_range`, true max of the re-centred logits by brute force), and the degree and rank
+(:func:`fastpath.features.rank_of`) :func:`fastpath.poly.certified_poly` needs at eps = 1e-6 and 1e-8 for the
+Cauchy-Schwarz R (the old logit_range), the new R and the re-centred R (``null`` where no polynomial certifies).
+Times of the bounds are reported beside them (wall clock; no verdict rests on them).
+
+Usage: ``python benchmarks/range_bench.py [--quick] [--out FILE.jsonl]`` (``--quick``: n = 1024 only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fastpath.features import rank_of  # noqa: E402
+from fastpath.poly import certified_poly  # noqa: E402
+from fastpath.ranges import all_bounds, centres, key_spread, logit_bound, recentred_range  # noqa: E402
+
+SEED = 20240826
+EPS = (1e-6, 1e-8)
+
+
+def inputs(dist: str, n: int, d: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Seeded q, k, beta of the distribution ``dist`` (module docstring)."""
+    rng = np.random.default_rng([SEED, d, n, dist == "authors"])
+    if dist == "small":
+        X = rng.uniform(-1, 1, (n, d))
+        WQ, WK = (rng.uniform(-(d**-0.5), d**-0.5, (d, d)) for _ in range(2))
+    else:
+        X = rng.normal(size=(n, d))
+        WQ, WK = (np.linalg.qr(rng.normal(size=(d, d)))[0] for _ in range(2))
+    return X @ WQ, X @ WK, 1.0 / d  # (n, d), (n, d)
+
+
+def degree_rank(R: float, d: int) -> dict:
+    """Degree and rank of the certified Chebyshev polynomial on [-R, R] per eps (None where refused)."""
+    out = {}
+    for eps in EPS:
+        try:
+            g = certified_poly(R, eps).degree
+            out[f"{eps:g}"] = {"degree": g, "rank": rank_of(d, g)}
+        except ValueError:
+            out[f"{eps:g}"] = None
+    return out
+
+
+def record(dist: str, n: int, d: int) -> dict:
+    q, k, beta = inputs(dist, n, d)
+    true = float(np.abs(beta * (q @ k.T)).max())  # (n, n) brute force
+    t0 = time.perf_counter()
+    bounds = all_bounds(q, k, beta)
+    t_all = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    R = logit_bound(q, k, beta)
+    t_R = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    a, c = centres(q, k, beta)
+    Rc = recentred_range(q, k, beta, a, c)
+    t_c = time.perf_counter() - t0
+    true_c = float(np.abs(beta * ((q - a) @ (k - c).T)).max())
+    return {
+        "kind": "range", "dist": dist, "n": n, "d": d, "beta": beta, "true_max": true,
+        "ratio": {name: b / true for name, b in bounds.items()}, "R_cs": bounds["cs"], "R": R, "ratio_R": R / true,
+        "recentred": {"a_norm": float(np.linalg.norm(a)), "c_norm": float(np.linalg.norm(c)),
+                      "spread": key_spread(k, beta, a), "true_max": true_c, "R": Rc, "ratio_R": Rc / true_c},
+        "poly": {"cs": degree_rank(bounds["cs"], d), "R": degree_rank(R, d), "recentred": degree_rank(Rc, d)},
+        "seconds": {"all_bounds": t_all, "logit_bound": t_R, "centres+recentred_range": t_c},
+    }  # fmt: skip
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="n = 1024 only")
+    ap.add_argument("--out", type=Path, help="also write the JSON lines to this file")
+    args = ap.parse_args(argv)
+    out = args.out.open("w") if args.out else None
+    for dist in ("small", "authors"):
+        for d in (4, 8, 12):
+            for n in (1024,) if args.quick else (1024, 4096):
+                line = json.dumps(record(dist, n, d))
+                print(line, flush=True)
+                if out:
+                    out.write(line + "\n")
+    if out:
+        out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

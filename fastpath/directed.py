@@ -1,0 +1,84 @@
+r"""Directed rounding in float64: upper bounds of exact sums, norms and products, for certified ranges.
+
+Paper: none (the float64 side of spec §2.5's range R; used by :mod:`fastpath.ranges`). After each float64
+operation on numbers the result is moved one float towards $+\infty$ (:func:`up`, ``np.nextafter``): round-to-nearest
+is within half an ulp of the exact result (also for subnormals), so the moved float bounds the exact operation on the
+same operands from above (:func:`down`: from below). A sum of N floats, by any order, satisfies
+$|\hat s - s| \le \gamma_{N-1} \sum |x|$ (Higham, *Accuracy and Stability*, Lemma 3.1 / §4.2), and a product
+$A B$ by BLAS $|\widehat{AB} - AB| \le \gamma_d |A||B|$ plus, from underflow, at most $d\,2^{-1074}$ per entry;
+for non-negative terms $s \le \hat s (1 + 2(N-1)u)$, as $1/(1-u)^{m} \le 1 + 2mu$ for $mu \le 1/2$. These
+enter as relative factors :func:`rel` $= 1 + 2mu$ and :func:`gam` $= 2mu \ge \gamma_m$ (exact float64 numbers) and
+absolute terms $m\,2^{-1074}$, each followed by :func:`up`.
+
+Shape legend: n rows, d columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastpath.lowrank import U_ROUND
+
+TINY = 2.0**-1074  # smallest subnormal: the absolute error of one underflowing product is at most TINY / 2
+
+
+def up(x):
+    """The next float64 towards +inf: an upper bound of the exact result of the float operation that made x."""
+    return np.nextafter(x, np.inf)
+
+
+def down(x):
+    """The next float64 towards -inf: a lower bound of the exact result of the float operation that made x."""
+    return np.nextafter(x, -np.inf)
+
+
+def rel(m: int) -> float:
+    r"""$1 + 2mu$, exactly representable: covers $(1-u)^{-m}$ for $mu \le 1/2$."""
+    if m * U_ROUND > 0.5:
+        raise ValueError(f"ranges: chain length {m} too long for float64 rounding bounds")
+    return 1.0 + 2 * m * U_ROUND
+
+
+def gam(m: int) -> float:
+    r"""$2mu \ge \gamma_m$ for $mu \le 1/2$, exactly representable."""
+    return rel(m) - 1.0
+
+
+def sum_up(x: np.ndarray, axis=None):
+    """Upper bound of the exact sum of the non-negative floats x along ``axis``."""
+    N = x.size if axis is None else x.shape[axis]
+    return up(up(x.sum(axis=axis)) * rel(max(N - 1, 0)))
+
+
+def norms_up(Z: np.ndarray) -> np.ndarray:
+    r"""Upper bounds of the exact row norms $\|z_i\|_2$: (n, d) -> (n,).
+
+    $\widehat{\sum_t z_t^2} \ge (1-u)^d \sum_t z_t^2 - d\,2^{-1074}$ (d rounded squares and sums of non-negative
+    terms, underflow absolute), so $\|z\|^2 \le \hat s (1 + 2du) + d\,2^{-1074}$, then the square root upwards.
+    """
+    d = Z.shape[1]
+    s = np.einsum("ij,ij->i", Z, Z)  # (n,)
+    return up(np.sqrt(up(up(s * rel(d)) + d * TINY)))
+
+
+def absmatmul_up(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Upper bound of the exact |A| |B|: (n, d), (d, m) -> (n, m), including underflow (d 2^-1074 per entry)."""
+    d = A.shape[1]
+    return up(up(up(np.abs(A) @ np.abs(B)) * rel(d)) + d * TINY)
+
+
+def matmul_encl(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""$(\widehat{AB}, \delta)$ with $|\widehat{AB} - AB| \le \delta$ entrywise (exact AB): (n, d), (d, m)."""
+    d = A.shape[1]
+    return A @ B, up(up(absmatmul_up(A, B) * gam(d)) + d * TINY)  # gamma_d |A||B| + underflow
+
+
+def prod_up(*xs: float) -> float:
+    """Upper bound of the exact product of non-negative floats."""
+    out = 1.0
+    for x in xs:
+        out = float(up(out * x))
+    return out
+
+
+__all__ = ["TINY", "absmatmul_up", "down", "gam", "matmul_encl", "norms_up", "prod_up", "rel", "sum_up", "up"]
