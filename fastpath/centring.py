@@ -1,4 +1,4 @@
-r"""Exact re-centring of the logits: the polynomial covers $\beta (q - a)\cdot(k - c)$ instead of $\beta q \cdot k$.
+r"""Exact re-centring as the layer carries it: the polynomial covers $\beta (q - a)\cdot(k - c)$, not $\beta q\cdot k$.
 
 Issue 14 item 2. For any centres $a, c \in \mathbb R^{d_h}$,
 
@@ -16,9 +16,13 @@ $w_j = e^{\beta a \cdot k_j - m}$ ($m = \max_l \beta a\cdot k_l$, so $0 < w_j \l
 A polynomial with entrywise relative error $\varepsilon$ on B therefore gives $\tilde A_{ij} = P(\cdot) w_j$ with
 the same relative error on $A_{ij}$ up to a row constant, and the certificate of spec §2.5 (Step 1 of
 :mod:`fastpath.certificate`) holds unchanged with the polynomial certified on the *re-centred* range
-$R_c \ge \max|\beta (q_i - a)\cdot(k_j - c)|$. The layer folds $w$ into the key features (row 0 of
-:func:`fastpath.features.monomials` is $w$ instead of 1, so every key monomial carries it at no extra multiply)
-and into the exact diagonal blocks of the causal path.
+$R_c \ge \max|\beta (q_i - a)\cdot(k_j - c)|$. The centres are :func:`fastpath.recentre.centres` (the range
+helper's choice among 0, the mean and the box centre, key spread capped) and $R_c$ is
+:func:`fastpath.recentre.recentred_range` (rigorous for the exact and the float64 differences). The rounding
+terms of the fast products scale with $\beta\sum_e|q'_e||k'_e|$, which a tight $R_c$ need not bound: they use the
+Cauchy-Schwarz $R_{abs}$ below (:attr:`fastpath.head.HeadState.R_cs`). The layer folds $w$ into the key features
+(row 0 of :func:`fastpath.features.monomials` is $w$ instead of 1, so every key monomial carries it at no extra
+multiply) and into the exact diagonal blocks of the causal path.
 
 **Rounding of the re-centring itself** (:attr:`Recentring.err`, folded into the kernel's relative error). With
 $q' = fl(q - a)$, $k' = fl(k - c)$ (one rounding each), the logit the polynomial sees differs from
@@ -47,7 +51,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastpath.lowrank import gamma, logit_range
+from fastpath.lowrank import gamma
+from fastpath.ranges import cs_bound
+from fastpath.recentre import centres, recentred_range
 
 RECENTRE = (True, False, "auto")
 _UNDERFLOW = -700.0  # exp(x) keeps full relative accuracy above this (float64 normal range ends near -708)
@@ -61,40 +67,34 @@ class Recentring:
     c: np.ndarray  # (d_h,) key centre
     qc: np.ndarray  # (n, d_h) fl(q - a)
     kc: np.ndarray  # (n, d_h) fl(k - c)
-    w: np.ndarray  # (n,) key factor exp(beta a.k_j - m), in (0, 1]
-    R: float  # bound of |beta qc_i . kc_j|: the range the polynomial is certified on
-    R_abs: float  # beta max_i |qc_i|_2 max_j |kc_j|_2 >= beta sum_e |qc_ie||kc_je|: the scale of rounding terms
+    w: np.ndarray | None  # (n,) key factor exp(beta a.k_j - m), in (0, 1]; None when a = 0 (all ones)
+    R: float  # bound of |beta (q_i - a).(k_j - c)|, exact and float differences: the polynomial's range
+    R_abs: float  # Cauchy-Schwarz beta max|qc_i| max|kc_j| >= beta sum_e |qc_ie||kc_je|: the rounding scale
     err: float  # eta: extra relative error per kernel entry from this arithmetic
 
 
-def choose_centres(q: np.ndarray, k: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """The centres (a, c): the token means of q and k (the one place to swap in a better choice)."""
-    return q.mean(axis=0), k.mean(axis=0)  # (d_h,), (d_h,)
-
-
-def centred_range(qc: np.ndarray, kc: np.ndarray, beta: float) -> float:
-    r"""A rigorous bound of $\max_{ij}|\beta\, qc_i \cdot kc_j|$ for the centred q, k as computed (one place to
-    swap; :func:`fastpath.bounds.rounding_rel` also needs it to bound $\beta\sum_e |qc_{ie}||kc_{je}|$)."""
-    return logit_range(qc, kc, beta)
-
-
 def recentre(q: np.ndarray, k: np.ndarray, beta: float) -> Recentring | None:
-    r"""Centre q and k (module docstring); None when the key factors would underflow."""
+    r"""Centre q and k (module docstring) about :func:`fastpath.recentre.centres`, the range certified by
+    :func:`fastpath.recentre.recentred_range`; None when no centring helps ((a, c) = (0, 0)), when the key factors
+    would underflow or when the centring's own rounding would reach $e^{1/2} - 1$."""
     d_h = q.shape[1]
-    a, c = choose_centres(q, k, beta)
+    a, c = centres(q, k, beta)  # (d_h,), (d_h,)
+    if not (a.any() or c.any()):
+        return None
     qc, kc = q - a, k - c  # (n, d_h) each
-    R, R_abs = centred_range(qc, kc, beta), logit_range(qc, kc, beta)
-    s = beta * (k @ a)  # (n,)
-    m = float(s.max())
-    if not (float(s.min()) - m > _UNDERFLOW) or not math.isfinite(R):
-        return None
-    w = np.exp(s - m)  # (n,)
-    S = abs(beta) * float((np.abs(k) @ np.abs(a)).max()) * (1 + gamma(d_h + 2))
+    R, R_abs = recentred_range(q, k, beta, a, c), cs_bound(qc, kc, beta)
+    w, S = None, 0.0
+    if a.any():  # a = 0: no key factor (only the per-query one, which softmax cancels)
+        s = beta * (k @ a)  # (n,)
+        m = float(s.max())
+        if not (float(s.min()) - m > _UNDERFLOW):
+            return None
+        w = np.exp(s - m)  # (n,)
+        S = abs(beta) * float((np.abs(k) @ np.abs(a)).max()) * (1 + gamma(d_h + 2))
     x = gamma(3) * R_abs + gamma(d_h + 4) * S + gamma(4)
-    if not x < 0.5:  # the centring's own rounding would swamp any kernel accuracy (logits far beyond float64 use)
+    if not (x < 0.5 and math.isfinite(R)):
         return None
-    err = math.expm1(x)
-    return Recentring(a, c, qc, kc, w, R, R_abs, err)
+    return Recentring(a, c, qc, kc, w, R, R_abs, math.expm1(x))
 
 
-__all__ = ["RECENTRE", "Recentring", "centred_range", "choose_centres", "recentre"]
+__all__ = ["RECENTRE", "Recentring", "recentre"]

@@ -123,7 +123,7 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
     else:
         eps = st.kernel_err  # the polynomial's error and the re-centring's (fastpath.centring)
         if st.causal and st.method == "lowrank":  # the diagonal blocks use exp of float64 logits; the rows of the
-            e_diag = 2 * gamma(d_h + 4) * (1 + st.diag_range)  # first block use nothing else (their support is in it)
+            e_diag = 2 * gamma(d_h + 4) * (1 + st.R_cs)  # first block use nothing else (their support is in it)
             e_diag += st.centre_err * (1 + e_diag)
             eps = np.where(np.arange(n) < st.block, e_diag, eps + e_diag)  # (n,)
         _, rr = rounding_rel(st, n, d)

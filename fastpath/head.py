@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastpath.centring import Recentring
 from fastpath.features import MonomialPlan, monomials, row_kron
 from fastpath.poly import PolyCert
-from fastpath.centring import Recentring
+from fastpath.ranges import cs_bound
 from fastpath.work import Work, mm
 from reference import attention as ref_attention
 
@@ -99,9 +100,11 @@ class HeadState:
         return self.R if self.centring is None else self.centring.R
 
     @property
-    def diag_range(self) -> float:
-        """Bound of beta sum_e |q_e||k_e| over the logits the causal diagonal blocks exponentiate (their rounding)."""
-        return self.R if self.centring is None else self.centring.R_abs
+    def R_cs(self) -> float:
+        r"""Cauchy-Schwarz $\beta \max_i\|q'_i\| \max_j\|k'_j\| \ge \beta\sum_e |q'_{ie}||k'_{je}|$ of the polynomial's
+        inputs: the scale of the rounding of the fast products and of the diagonal blocks' logits (R and R_poly
+        may be tighter bounds of the logits themselves, :mod:`fastpath.ranges`)."""
+        return cs_bound(self.q, self.k, self.beta) if self.centring is None else self.centring.R_abs
 
     @property
     def kernel_err(self) -> float:

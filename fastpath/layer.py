@@ -43,6 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastpath.causal import blocks
+from fastpath.centring import RECENTRE
+from fastpath.centring import recentre as make_centring
 from fastpath.features import feature_scale, monomial_plan, rank_of
 from fastpath.head import Feats, HeadState, _features, _kernel_block, right
 from fastpath.headgrad import HeadGradsFast, head_backward
@@ -55,8 +57,7 @@ from fastpath.lowrank import (
     precheck_budget,
 )
 from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
-from fastpath.centring import RECENTRE
-from fastpath.centring import recentre as make_centring
+from fastpath.ranges import cs_bound
 from fastpath.work import Work, mm
 from reference import attention as ref_attention
 from reference.attention import TERM_NAMES, head_blocks
@@ -84,16 +85,15 @@ def choose_method(method: str, R: float, eps: float, d_h: int, n: int, degree: i
 
 
 def _centring(q, k, beta: float, R: float, recentre_: bool | str):
-    """The re-centring to use (:mod:`fastpath.centring`) or None, per ``recentre_`` (module docstring)."""
+    """The re-centring to use (:mod:`fastpath.centring`) or None: ``True`` takes the centres of
+    :func:`fastpath.recentre.centres` whenever they are not (0, 0) (None also where the centring would not be
+    accurate, see :func:`fastpath.centring.recentre`), ``"auto"`` only when they shrink the certified range, and
+    searches for them only when the mean-centred Cauchy-Schwarz range is below R."""
     if recentre_ is False:
         return None
+    if recentre_ == "auto" and round_up_R(cs_bound(q - q.mean(axis=0), k - k.mean(axis=0), beta)) >= round_up_R(R):
+        return None  # O(n d) gate: not even the mean-centred Cauchy-Schwarz range is below R (the search costs more)
     cen = make_centring(q, k, beta)
-    if cen is None and recentre_ is True:
-        raise ValueError(
-            f"recentre: re-centring is unusable for these inputs (logit range R = {R:.4g}): the key factors "
-            "exp(beta a.k_j - m) underflow float64 or the centring's own rounding swamps the kernel; expected "
-            "smaller inputs or weights, or recentre=False"
-        )
     if cen is not None and recentre_ == "auto" and round_up_R(cen.R) >= round_up_R(R):
         return None
     return cen
