@@ -13,6 +13,8 @@ Two scopes, both one layer, one head, non-causal: ``layer`` is :func:`fastpath.l
 :func:`fastpath.backward` with the a-posteriori certificate, its counted work (``cert_madds``) included. Inputs:
 X ~ U[-1, 1], weights U[±1/√d], β = 1/d, d = 4, eps = 1e-8 (small logits). Times are best of ``--reps``; the
 verdict "ratio >= 0.5" is a measurement of this machine at this load, reported beside the counts, not a check.
+The certified logit range (:func:`fastpath.lowrank.logit_range`, :mod:`fastpath.ranges`) is uncounted work inside
+the forward; ``t_range`` times it alone on the same q, k, and the ``*_without_range`` ratios subtract it.
 ``--profile`` adds a cProfile split of one forward + backward (time in the BLAS products, the feature builds and
 everything else). Prints one JSON object.
 
@@ -37,7 +39,7 @@ import numpy as np  # noqa: E402
 import fastpath  # noqa: E402
 from fastpath import layer  # noqa: E402
 from fastpath.compare import random_layers  # noqa: E402
-from fastpath.lowrank import MEMORY_BUDGET  # noqa: E402
+from fastpath.lowrank import MEMORY_BUDGET, logit_range  # noqa: E402
 
 D, EPS = 4, 1e-8
 
@@ -83,9 +85,10 @@ def measure(n: int, reps: int) -> dict:
         t_fb.append(tf + tb)
     st = states[0]
     mf, mb = sum(s.madds for s in states), g.madds
+    t_range = min(_timed(lambda: logit_range(st.q, st.k, st.beta))[0] for _ in range(reps))  # uncounted O(n d) work
     out["layer"] = {"degree": st.cert.degree, "rank": st.rank, "R": st.R, "R_poly": st.R_poly,
                     "recentred": st.recentred, "block": st.block, "madds_forward": mf, "madds_backward": mb,
-                    "t_forward": min(t_f), "t_forward_backward": min(t_fb)}  # fmt: skip
+                    "t_forward": min(t_f), "t_forward_backward": min(t_fb), "t_range": t_range}  # fmt: skip
     t_f, t_fb = [], []
     for _ in range(reps):
         tf, tr = _timed(lambda: fastpath.forward(X, layers, eps=EPS, method="lowrank"))
@@ -133,6 +136,10 @@ def main(argv=None) -> dict:
             s = m[scope]
             s["ratio_forward"] = s["madds_forward"] / s["t_forward"] / rate
             s["ratio_forward_backward"] = (s["madds_forward"] + s["madds_backward"]) / s["t_forward_backward"] / rate
+        s, tr = m["layer"], m["layer"]["t_range"]  # the same ratios without the logit range (fastpath.ranges)
+        s["ratio_forward_without_range"] = s["madds_forward"] / max(s["t_forward"] - tr, 1e-9) / rate
+        s["ratio_forward_backward_without_range"] = (s["madds_forward"] + s["madds_backward"]) / max(
+            s["t_forward_backward"] - tr, 1e-9) / rate  # fmt: skip
         res["runs"].append(m)
     if args.profile:
         res["profile"] = profile_split(args.n[0])

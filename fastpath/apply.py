@@ -44,25 +44,29 @@ def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: b
     if not st.causal:
         SY, SZ = np.zeros((st.rank, Y.shape[1])), np.zeros((st.rank, Z.shape[1]))
         for t0, t1 in blocks(n, c):
-            SY += mm(work, F.k(t0, t1), Y[t0:t1])  # (r, w_Y)
-            SZ += mm(work, F.q(t0, t1), ZD[t0:t1])  # (r, w_Z)
+            Fq, Fk = F.both(t0, t1)
+            SY += mm(work, Fk, Y[t0:t1])  # (r, w_Y)
+            SZ += mm(work, Fq, ZD[t0:t1])  # (r, w_Z)
         SY *= a[:, None]
         SZ *= a[:, None]
         for t0, t1 in blocks(n, c):
-            FY[t0:t1] = right(work, F.q(t0, t1), SY) / D[t0:t1, None]
-            FZ[t0:t1] = right(work, F.k(t0, t1), SZ)
+            Fq, Fk = F.both(t0, t1)
+            FY[t0:t1] = right(work, Fq, SY) / D[t0:t1, None]
+            FZ[t0:t1] = right(work, Fk, SZ)
         return FY, FZ
     state = np.zeros((st.rank, Y.shape[1]))  # (r, w_Y) V0^T Y over earlier blocks
     for t0, t1 in blocks(n, c):
         fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c) diagonal block of f~
-        FY[t0:t1] = right(work, F.q(t0, t1), a[:, None] * state) / D[t0:t1, None]
+        Fq, Fk = F.both(t0, t1)
+        FY[t0:t1] = right(work, Fq, a[:, None] * state) / D[t0:t1, None]
         FY[t0:t1] += mm(work, fb, Y[t0:t1])
-        state += mm(work, F.k(t0, t1), Y[t0:t1])
+        state += mm(work, Fk, Y[t0:t1])
     state = np.zeros((st.rank, Z.shape[1]))  # (r, w_Z) U1^T Z over later blocks
     for t0, t1 in blocks(n, c, reverse=True):
         fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)
-        FZ[t0:t1] = right(work, F.k(t0, t1), a[:, None] * state) + mm(work, fb.T, Z[t0:t1])
-        state += mm(work, F.q(t0, t1), ZD[t0:t1])
+        Fq, Fk = F.both(t0, t1)
+        FZ[t0:t1] = right(work, Fk, a[:, None] * state) + mm(work, fb.T, Z[t0:t1])
+        state += mm(work, Fq, ZD[t0:t1])
     return FY, FZ
 
 

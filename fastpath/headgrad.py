@@ -68,9 +68,10 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
 
     if not st.causal:
         SV, SU = np.zeros((r, wV)), np.zeros((r, wU))
-        for t0, t1 in blocks(n, c):  # pass 1: V-side and U-side left products, one feature read per side
-            SV += mm(work, F.k(t0, t1), HV(t0, t1))  # (r, wV)
-            SU += mm(work, F.q(t0, t1), HU(t0, t1) / D[t0:t1, None])  # (r, wU)
+        for t0, t1 in blocks(n, c):  # pass 1: V-side and U-side left products, one feature build per block
+            Fq, Fk = F.both(t0, t1)
+            SV += mm(work, Fk, HV(t0, t1))  # (r, wV)
+            SU += mm(work, Fq, HU(t0, t1) / D[t0:t1, None])  # (r, wU)
         SU *= a[:, None]
         V1X, V3X = SV[:, :d], SV[:, d:].reshape(r * d_h, d)  # (r, d), (r d_h, d)
         U1G, U4X = SU[:, :d_h], SU[:, d_h : d_h + d]  # (r, d_h), (r, d)
@@ -86,8 +87,9 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
         MV = np.concatenate([M8, M7, M6], axis=1)  # (r, 2 d + d_h d)
         T = {t: np.empty((n, d)) for t in TERM_NAMES}
         for t0, t1 in blocks(n, c):  # pass 2: right products
-            RU = right(work, F.q(t0, t1), MU) / D[t0:t1, None]  # (c, d_h d + d)
-            RV = right(work, F.k(t0, t1), MV)  # (c, 2 d + d_h d)
+            Fq, Fk = F.both(t0, t1)
+            RU = right(work, Fq, MU) / D[t0:t1, None]  # (c, d_h d + d)
+            RV = right(work, Fk, MV)  # (c, 2 d + d_h d)
             T["D4"][t0:t1] = beta * _contract(G[t0:t1], RU[:, : d_h * d], d, work)
             T["D2"][t0:t1] = -beta * K[t0:t1, None] * RU[:, d_h * d :]
             T["D8"][t0:t1] = RV[:, :d]
@@ -99,14 +101,16 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
         for t0, t1 in blocks(n, c):  # prefix sums (Lemma I.3/I.4): f [X | h ./ X]
             fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)  diagonal block of f~
             Hb = HV(t0, t1)
-            Y[t0:t1] = right(work, F.q(t0, t1), a[:, None] * state) / D[t0:t1, None] + mm(work, fb, Hb)
-            state += mm(work, F.k(t0, t1), Hb)
+            Fq, Fk = F.both(t0, t1)
+            Y[t0:t1] = right(work, Fq, a[:, None] * state) / D[t0:t1, None] + mm(work, fb, Hb)
+            state += mm(work, Fk, Hb)
         state = np.zeros((r, wU))
         for t0, t1 in blocks(n, c, reverse=True):  # suffix sums (spec §2.7): f^T [G | K X | G ./ X]
             fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)
             Hb = HU(t0, t1)
-            Z[t0:t1] = right(work, F.k(t0, t1), a[:, None] * state) + mm(work, fb.T, Hb)
-            state += mm(work, F.q(t0, t1), Hb / D[t0:t1, None])
+            Fq, Fk = F.both(t0, t1)
+            Z[t0:t1] = right(work, Fk, a[:, None] * state) + mm(work, fb.T, Hb)
+            state += mm(work, Fq, Hb / D[t0:t1, None])
         fX = Y[:, :d]  # (n, d)
         p1X = _contract(G, Y[:, d:], d, work)  # (n, d)  (f . G h^T) X      Lemma I.8 Part 2, corrected
         fTG, fTKX = Z[:, :d_h], Z[:, d_h : d_h + d]  # (n, d_h), (n, d)

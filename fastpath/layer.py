@@ -160,9 +160,10 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     else:
         state = np.zeros((r, w))  # (r, 1 + d_h)  V0^T [1 | h] over earlier blocks
         for t0, t1 in blocks(n, c):
-            Y[t0:t1] = right(work, F.q(t0, t1), st.a[:, None] * state)  # (c, 1 + d_h)
+            Fq, Fk = F.both(t0, t1)
+            Y[t0:t1] = right(work, Fq, st.a[:, None] * state)  # (c, 1 + d_h)
             Y[t0:t1] += mm(work, _kernel_block(st, t0, t1, work), H[t0:t1])  # diagonal block, exact kernel
-            state += mm(work, F.k(t0, t1), H[t0:t1])
+            state += mm(work, Fk, H[t0:t1])
     st.D = Y[:, 0].copy()  # (n,)
     if not (st.D > 0).all():
         raise ValueError(

@@ -61,3 +61,17 @@ def test_kept_feature_blocks_are_counted_once_and_change_no_number(causal):
         assert np.array_equal(base.terms[t], kept.terms[t])
     assert np.array_equal(base.dW, kept.dW) and np.array_equal(base.dW_V, kept.dW_V)
     assert np.array_equal(fy0, fy1) and np.array_equal(fz0, fz1)
+
+
+def test_the_rounding_scale_bounds_the_absolute_inner_products_even_where_the_range_is_tighter():
+    from fastpath.bounds import rounding_rel
+    from fastpath.lowrank import abs_sum_at
+
+    X, st, _ = _head(n=400, seed=4)
+    q, k = st.qf, st.kf
+    abs_ip = np.abs(q) @ np.abs(k).T * abs(st.beta)  # (n, n) beta sum_e |q_e||k_e|, what kappa's P_abs needs
+    assert abs_ip.max() <= st.R_cs and st.R_cs > st.cert.R  # here the certified range is the tighter one
+    assert np.abs(q @ k.T).max() * abs(st.beta) <= st.R_poly  # the logits themselves
+    kappa, _ = rounding_rel(st, *X.shape)
+    P_abs = max(st.cert.abs_sum, abs_sum_at(st.cert.coeffs, st.R_cs))
+    assert kappa >= P_abs * np.exp(st.cert.R) / (1 - st.kernel_err) * (1 - 1e-15)
