@@ -11,8 +11,9 @@ They use the same factors, blocks and diagonal kernel as :mod:`fastpath.layer`:
     \tilde f^\top Z = \Psi(k) \big(a \odot \Phi(q)^\top (\tilde D^{-1} Z)\big)
 
 (non-causal), the causal forms with a running k×w state and the exact c×c diagonal block, and the dense f of the
-reference for method ``"exact"``. Cost O(n r (w_Y + w_Z)) multiply-adds, counted in the returned
-:class:`fastpath.work.Work`.
+reference for method ``"exact"``. Re-centred heads carry the key factor w in $\Psi$ and the diagonal blocks
+(:mod:`fastpath.head`), so these are the products with the same $\tilde f$. Cost O(n r (w_Y + w_Z))
+multiply-adds, counted in the returned :class:`fastpath.work.Work`.
 
 Shape legend: n tokens, r rank, c tokens per block, w_Y, w_Z columns of Y and Z.
 """
@@ -22,45 +23,50 @@ from __future__ import annotations
 import numpy as np
 
 from fastpath.causal import blocks
-from fastpath.layer import HeadState, _features, _kernel_block
+from fastpath.head import Feats, HeadState, _kernel_block, right
 from fastpath.work import Work, mm
 
 
 def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: bool = False):
     r"""$(\tilde f Y, \tilde f^\top Z)$ for one head: Y (n, w_Y), Z (n, w_Z) -> (n, w_Y), (n, w_Z).
 
-    ``dense=True`` (or method ``"exact"``) uses the dense f kept by the head (:attr:`HeadState.dense`).
+    ``dense=True`` (or method ``"exact"``) uses the dense f kept by the head (:attr:`HeadState.dense`). Each
+    feature block is built once and reused by the second pass while it fits (:class:`fastpath.head.Feats`).
     """
     n = Y.shape[0]
     if dense or st.method == "exact":
         f = st.dense.f  # (n, n)
         return mm(work, f, Y), mm(work, f.T, Z)
-    r, c, a, D = st.rank, st.block, st.a, st.D
-    buf = np.empty((r, c))
+    c, a, D = st.block, st.a, st.D
+    F = Feats(st, work)
     FY, FZ = np.empty_like(Y), np.empty_like(Z)
     ZD = Z / D[:, None]  # (n, w_Z)
     if not st.causal:
-        SY, SZ = np.zeros((r, Y.shape[1])), np.zeros((r, Z.shape[1]))
+        SY, SZ = np.zeros((st.rank, Y.shape[1])), np.zeros((st.rank, Z.shape[1]))
         for t0, t1 in blocks(n, c):
-            SY += mm(work, _features(st.k[t0:t1], st, buf, work), Y[t0:t1])  # (r, w_Y)
-            SZ += mm(work, _features(st.q[t0:t1], st, buf, work), ZD[t0:t1])  # (r, w_Z)
+            Fq, Fk = F.both(t0, t1)
+            SY += mm(work, Fk, Y[t0:t1])  # (r, w_Y)
+            SZ += mm(work, Fq, ZD[t0:t1])  # (r, w_Z)
         SY *= a[:, None]
         SZ *= a[:, None]
         for t0, t1 in blocks(n, c):
-            FY[t0:t1] = mm(work, _features(st.q[t0:t1], st, buf, work).T, SY) / D[t0:t1, None]
-            FZ[t0:t1] = mm(work, _features(st.k[t0:t1], st, buf, work).T, SZ)
+            Fq, Fk = F.both(t0, t1)
+            FY[t0:t1] = right(work, Fq, SY) / D[t0:t1, None]
+            FZ[t0:t1] = right(work, Fk, SZ)
         return FY, FZ
-    state = np.zeros((r, Y.shape[1]))  # (r, w_Y) V0^T Y over earlier blocks
+    state = np.zeros((st.rank, Y.shape[1]))  # (r, w_Y) V0^T Y over earlier blocks
     for t0, t1 in blocks(n, c):
         fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c) diagonal block of f~
-        FY[t0:t1] = mm(work, _features(st.q[t0:t1], st, buf, work).T, a[:, None] * state) / D[t0:t1, None]
+        Fq, Fk = F.both(t0, t1)
+        FY[t0:t1] = right(work, Fq, a[:, None] * state) / D[t0:t1, None]
         FY[t0:t1] += mm(work, fb, Y[t0:t1])
-        state += mm(work, _features(st.k[t0:t1], st, buf, work), Y[t0:t1])
-    state = np.zeros((r, Z.shape[1]))  # (r, w_Z) U1^T Z over later blocks
+        state += mm(work, Fk, Y[t0:t1])
+    state = np.zeros((st.rank, Z.shape[1]))  # (r, w_Z) U1^T Z over later blocks
     for t0, t1 in blocks(n, c, reverse=True):
         fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)
-        FZ[t0:t1] = mm(work, _features(st.k[t0:t1], st, buf, work).T, a[:, None] * state) + mm(work, fb.T, Z[t0:t1])
-        state += mm(work, _features(st.q[t0:t1], st, buf, work), ZD[t0:t1])
+        Fq, Fk = F.both(t0, t1)
+        FZ[t0:t1] = right(work, Fk, a[:, None] * state) + mm(work, fb.T, Z[t0:t1])
+        state += mm(work, Fq, ZD[t0:t1])
     return FY, FZ
 
 

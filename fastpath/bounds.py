@@ -34,8 +34,10 @@ $Q_e = Q_m + e_q$, $c_a = \sum_i |\tilde X_{ia}|$, $m_b = \max_i |\tilde X_{ib}|
 These are the spec §2.4 bounds with the factor n removed where the relative structure gives it back (spec W8).
 
 **Rounding.** Every fast product is a chain of at most $m = n + r d_h + 3g + 4d + 40$ float64 operations, and
-$\sum_\alpha |U_{1,i\alpha}||V_{1,j\alpha}| \le \kappa f_{ij}$ with $\kappa = P_{abs}(R) e^{R}/(1-\varepsilon)$
-($P_{abs}(x) = \sum_t |c_t| x^t$, since $\sum_{|\alpha|=t}\binom{t}{\alpha}|q^\alpha k^\alpha| \le (\|q\|\|k\|)^t$).
+$\sum_\alpha |U_{1,i\alpha}||V_{1,j\alpha}| \le \kappa f_{ij}$ with $\kappa = P_{abs}(R_{cs}) e^{R}/(1-\varepsilon)$
+($P_{abs}(x) = \sum_t |c_t| x^t$, since $\sum_{|\alpha|=t}\binom{t}{\alpha}|q^\alpha k^\alpha| \le (\beta\|q\|\|k\|)^t$
+with $R_{cs} = \beta\max\|q\|\max\|k\|$ of the polynomial's inputs, :attr:`fastpath.head.HeadState.R_cs`, and R
+the range the polynomial is certified on; the key factor of a re-centred head cancels in the ratio).
 Each output therefore gets $(4\kappa + 8)\gamma_m$ times its magnitude bound (the same formula with absolute
 values), covering the fast path's rounding and the float64 reference's.
 
@@ -50,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastpath.layer import HeadState
-from fastpath.lowrank import U_ROUND, gamma
+from fastpath.lowrank import U_ROUND, abs_sum_at, gamma
 
 # sup |phi'| and sup |phi''| on [-M, M] (proved analytically; see :func:`activation_lipschitz`)
 _TANH_D2 = 4 / (3 * math.sqrt(3))  # max |2 tanh(x) sech^2(x)|, at tanh^2 = 1/3
@@ -100,7 +102,7 @@ def head_rho(st: HeadState, X: np.ndarray, e_X: float) -> HeadRho:
     qa = float(np.sqrt(((Xa @ np.abs(st.W_Q)) ** 2).sum(axis=1)).max()) * up
     ka = float(np.sqrt(((Xa @ np.abs(st.W_K)) ** 2).sum(axis=1)).max()) * up
     sigma = beta * (sd * nQ * kmax + qmax * sd * nK + sd * sd * nQ * nK) + 2 * beta * gamma(2 * d + 8) * qa * ka
-    eps = st.cert.err
+    eps = st.kernel_err  # the polynomial's error and the re-centring's (fastpath.centring)
     rho = safe_expm1(2 * sigma) * (1 + eps) / (1 - eps) + 2 * eps / (1 - eps) if eps < 1 else math.inf
     R_ex = st.R + sigma
     col = 1 + math.log(n) if st.causal else 1.0
@@ -112,14 +114,18 @@ def head_rho(st: HeadState, X: np.ndarray, e_X: float) -> HeadRho:
 def rounding_rel(st: HeadState, n: int, d: int) -> tuple[float, float]:
     r"""$(\kappa, (4\kappa + 8)\gamma_m)$ of the module docstring: the rounding amplification of the low-rank
     products and the relative rounding term of every fast product (fast path and float64 reference together)."""
-    eps = st.cert.err
+    eps = st.kernel_err
     d_h = st.q.shape[1]
     if eps >= 1:
         kappa = math.inf
     elif st.cert.kind == "exact":  # a positive dense kernel: no cancellation in its products
         kappa = 1 / (1 - eps)
     else:
-        kappa = st.cert.abs_sum * safe_exp(st.cert.R) / (1 - eps)
+        # P_abs at the Cauchy-Schwarz scale of the polynomial's inputs, which bounds sum_alpha |Phi_alpha||Psi_alpha|
+        # even where R (fastpath.ranges) is tighter than it; e^R from the logits themselves (issue 14)
+        R_cs = st.R_cs
+        P_abs = st.cert.abs_sum if R_cs <= st.cert.R else abs_sum_at(st.cert.coeffs, R_cs, st.cert.shift)
+        kappa = P_abs * safe_exp(st.cert.R) / (1 - eps)
     m = n + st.rank * d_h + 3 * st.cert.degree + 4 * d + 40
     return kappa, (4 * kappa + 8) * gamma(m)
 

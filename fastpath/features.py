@@ -82,17 +82,20 @@ def monomial_plan(d: int, g: int) -> MonomialPlan:
     return MonomialPlan(d, g, len(exps), tuple(steps), np.array(degs), np.round(np.array(mult)), exponents)
 
 
-def monomials(Z: np.ndarray, plan: MonomialPlan, out: np.ndarray | None = None) -> np.ndarray:
+def monomials(Z: np.ndarray, plan: MonomialPlan, out: np.ndarray | None = None,
+              scale: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     r"""All monomials $z^\alpha$ of the rows of Z, feature-major: returns (r, c) with ``[alpha, i]`` = $z_i^\alpha$.
 
-    Z: (c, d) block of tokens. ``out`` (r, c) is reused when given (no allocation per block).
+    Z: (c, d) block of tokens. ``out`` (r, c) is reused when given (no allocation per block). ``scale`` (c,):
+    row 0 (the constant monomial) is ``scale`` instead of 1, so every row is ``scale * z^alpha`` at no extra
+    multiplication (the recurrence multiplies it in; one more rounding per monomial, none for the constant).
     """
     c, d = Z.shape
     if d != plan.d:
         raise ValueError(f"Z: expected {plan.d} columns, got shape {Z.shape}")
     F = np.empty((plan.rank, c)) if out is None else out[:, :c]
     Zt = np.ascontiguousarray(Z.T)  # (d, c)
-    F[0] = 1.0
+    F[0] = 1.0 if scale is None else scale
     for dst, lo, hi, v in plan.steps:
         np.multiply(F[lo:hi], Zt[v], out=F[dst : dst + hi - lo])  # (hi - lo, c)
     return F

@@ -4,10 +4,11 @@ Paper: §5.1 (low-rank forward, #13), Lemmas E.2–E.11 (the five terms), F.5 (d
 I.6–I.8 (causal, corrected), K.1/K.2 (heads); spec §2.3, §2.4, §2.7, §2.9. One head, merged weight
 $W = W_Q W_K^\top$, $q = X W_Q$, $k = X W_K$, $h = X W_V$, $\tilde f = U_1 V_1^\top$ (:mod:`fastpath.lowrank`):
 
-* **non-causal**, the multiplication orders of spec §2.4: the left products
-  $V_1^\top X,\ V_3^\top X = V_1^\top(h \oslash X)$ do not depend on G, so the forward's first pass accumulates
-  them together with $V_0^\top [1 \mid h]$; one backward pass accumulates $U_1^\top G,\
-  U_4^\top X = U_1^\top(K \odot X),\ U_3^\top X = U_1^\top(G \oslash X)$; then, on k-side matrices only,
+* **non-causal**, the multiplication orders of spec §2.4: the forward accumulates only $V_0^\top [1 \mid h]$
+  (width $1 + d_h$, issue 14 item 4); the backward's first pass accumulates the left products
+  $V_1^\top X,\ V_3^\top X = V_1^\top(h \oslash X)$ together with $U_1^\top G,\
+  U_4^\top X = U_1^\top(K \odot X),\ U_3^\top X = U_1^\top(G \oslash X)$ (:mod:`fastpath.headgrad`); then, on
+  k-side matrices only,
   $M_8 = (U_1^\top G) W_V^\top$, $M_4 = (V_3^\top X) W^\top$, $M_2 = (V_4^\top X) W^\top$,
   $M_7 = (U_3^\top X) W$, $M_6 = (U_4^\top X) W$,
   $g_w = \beta[(X^\top U_3)(V_3^\top X) - (X^\top U_4)(V_4^\top X)]$, $g_v = (X^\top V_1)(U_1^\top G)$;
@@ -23,9 +24,13 @@ $W = W_Q W_K^\top$, $q = X W_Q$, $k = X W_K$, $h = X W_V$, $\tilde f = U_1 V_1^\
   diagonal c×c block uses the exact kernel $\exp(\beta q_i^\top k_j)$, whose entries trivially satisfy the
   relative-error guarantee, so the certificate of spec §2.5 holds unchanged.
 
-Tokens are streamed in blocks so memory is O(r·c + n d) (r = rank); features are rebuilt per pass
-(:func:`fastpath.features.monomials`), and the scale $a_\alpha$ and $\tilde D^{-1}$ are folded into the k-side
-matrices and the c-row results.
+Tokens are streamed in blocks so memory is O(r·c + n d) (r = rank) plus the feature blocks a call may keep for its
+later passes (:class:`fastpath.head.Feats`, none by default: rebuilding them measured faster); the scale $a_\alpha$ and
+$\tilde D^{-1}$ are folded into the k-side matrices and the c-row results.
+
+**Re-centring** (issue 14 item 2, :mod:`fastpath.centring`): ``recentre=True`` evaluates the polynomial on
+$\beta(q - a)\cdot(k - c)$ and carries the exact key factor $w$ on the key side (:mod:`fastpath.head`);
+``"auto"`` does so when it shrinks the certified range (the grid value of :func:`fastpath.poly.round_up_R`).
 
 Shape legend: n tokens, d width, d_h = d/heads, r rank, c tokens per block.
 """
@@ -33,12 +38,16 @@ Shape legend: n tokens, d width, d_h = d/heads, r rank, c tokens per block.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from fastpath.causal import blocks
-from fastpath.features import MonomialPlan, feature_scale, monomial_plan, monomials, rank_of, row_kron
+from fastpath.centring import RECENTRE
+from fastpath.centring import recentre as make_centring
+from fastpath.features import feature_scale, monomial_plan, rank_of
+from fastpath.head import Feats, HeadState, _features, _kernel_block, right
+from fastpath.headgrad import HeadGradsFast, head_backward
 from fastpath.lowrank import (
     block_size,
     check_budget,
@@ -47,58 +56,14 @@ from fastpath.lowrank import (
     logit_range,
     precheck_budget,
 )
-from fastpath.poly import PolyCert, certified_poly, degree_lower_estimate, round_up_R
+from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
+from fastpath.ranges import cs_bound
 from fastpath.work import Work, mm
 from reference import attention as ref_attention
 from reference.attention import TERM_NAMES, head_blocks
 
 CAUSAL_BLOCK = 256  # tokens per diagonal block on the causal path (c^2 d_h work per block)
 METHODS = ("auto", "lowrank", "exact")
-
-
-@dataclass
-class HeadState:
-    """What one head keeps from the fast forward for its backward (and for the certificate)."""
-
-    W_Q: np.ndarray  # (d, d_h)
-    W_K: np.ndarray  # (d, d_h)
-    W_V: np.ndarray  # (d, d_h)
-    W: np.ndarray  # (d, d) merged W_Q W_K^T
-    beta: float
-    causal: bool
-    q: np.ndarray  # (n, d_h)
-    k: np.ndarray  # (n, d_h)
-    h: np.ndarray  # (n, d_h)
-    R: float  # bound of |beta q_i . k_j| for the computed q, k
-    cert: PolyCert  # method "exact": kind "exact", err = the float64 rounding of the dense kernel
-    plan: MonomialPlan | None  # None for method "exact"
-    a: np.ndarray  # (r,) feature scale a_alpha
-    block: int
-    method: str = "lowrank"  # "lowrank" (f~ = U1 V1^T) or "exact" (dense f of reference.attention)
-    exact_forward: bool = False  # lowrank factors kept for the backward, s is the exact (dense) output
-    dense: ref_attention.HeadCache | None = None  # the dense head (method "exact" or exact_forward)
-    madds: int = 0  # counted multiply-adds of this head's forward (fastpath.work)
-    D: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) normalizer D~
-    s: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (n, d_h) output f~ h
-    SV: np.ndarray | None = None  # (r, d + d_h d) V_1^T [X | h ./ X], non-causal: independent of G, so the
-    # forward's first pass accumulates it with V_0^T [1 | h] (one wider GEMM, one feature pass fewer)
-
-    @property
-    def rank(self) -> int:
-        """Rank of f~: C(d_h + g, g) on the low-rank path, n (the dense kernel) on the exact one."""
-        return self.q.shape[0] if self.plan is None else self.plan.rank
-
-
-def _kernel_block(st: HeadState, t0: int, t1: int, work: Work) -> np.ndarray:
-    """Exact masked kernel on a diagonal block: tril(exp(beta q_b k_b^T)), (c, c)."""
-    A = np.exp(st.beta * mm(work, st.q[t0:t1], st.k[t0:t1].T))  # (c, c)
-    return np.tril(A)
-
-
-def _features(Z: np.ndarray, st: HeadState, buf: np.ndarray, work: Work) -> np.ndarray:
-    """Monomial features of a block (:func:`fastpath.features.monomials`), counting r c multiplications."""
-    work.add(st.plan.rank * Z.shape[0])
-    return monomials(Z, st.plan, buf)
 
 
 def _dense_head(X, W_Q, W_K, W_V, beta: float, causal: bool, work: Work) -> ref_attention.HeadCache:
@@ -119,17 +84,35 @@ def choose_method(method: str, R: float, eps: float, d_h: int, n: int, degree: i
     return "exact" if rank_of(d_h, g) >= n else "lowrank"
 
 
+def _centring(q, k, beta: float, R: float, recentre_: bool | str):
+    """The re-centring to use (:mod:`fastpath.centring`) or None: ``True`` takes the centres of
+    :func:`fastpath.recentre.centres` whenever they are not (0, 0) (None also where the centring would not be
+    accurate, see :func:`fastpath.centring.recentre`), ``"auto"`` only when they shrink the certified range, and
+    searches for them only when the mean-centred Cauchy-Schwarz range is below R."""
+    if recentre_ is False:
+        return None
+    if recentre_ == "auto" and round_up_R(cs_bound(q - q.mean(axis=0), k - k.mean(axis=0), beta)) >= round_up_R(R):
+        return None  # O(n d) gate: not even the mean-centred Cauchy-Schwarz range is below R (the search costs more)
+    cen = make_centring(q, k, beta)
+    if cen is not None and recentre_ == "auto" and round_up_R(cen.R) >= round_up_R(R):
+        return None
+    return cen
+
+
 def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal: bool, budget: int,
                  block: int | None = None, degree: int | None = None, method: str = "lowrank",
-                 exact_forward: bool = False) -> HeadState:  # fmt: skip
+                 exact_forward: bool = False, recentre: bool | str = "auto") -> HeadState:  # fmt: skip
     r"""Fast forward of one head: $\tilde s = \tilde D^{-1} U_0 (V_0^\top h)$ (#13 / Lemma C.14), or its causal form.
 
     X (n, d); W_Q, W_K, W_V (d, d_h). ``degree`` fixes the polynomial degree (its error is certified, not
     targeted); ``method`` is ``"lowrank"``, ``"exact"`` (dense kernel) or ``"auto"`` (:func:`choose_method`);
-    ``exact_forward`` keeps the low-rank factors for the backward but returns the exact output s (spec W10).
+    ``exact_forward`` keeps the low-rank factors for the backward but returns the exact output s (spec W10);
+    ``recentre`` (True, False, ``"auto"``): exact re-centring of the logits (module docstring).
     Raises ValueError (from :func:`fastpath.lowrank.check_budget`) when the rank for ``eps`` on this input's logit
     range exceeds ``budget`` bytes.
     """
+    if recentre not in RECENTRE or not isinstance(recentre, bool | str):
+        raise ValueError(f"recentre: expected True, False or 'auto', got {recentre!r}")
     n, d = X.shape
     work = Work()
     q, k, h = mm(work, X, W_Q), mm(work, X, W_K), mm(work, X, W_V)  # (n, d_h) each
@@ -140,7 +123,11 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
             f"X: the logits beta q.k overflow float64 (logit range R = {R}); expected inputs or weights small enough "
             "that |beta q_i . k_j| is finite (scale X or the weights down)"
         )
-    if choose_method(method, R, eps, d_h, n, degree) == "exact":
+    cen = None if method == "exact" else _centring(q, k, beta, R, recentre)
+    if cen is not None:
+        work.add(2 * n * d_h + n * d_h)  # q - a, k - c; beta k.a (the exp of n key factors is not a madd)
+    Rp = R if cen is None else cen.R  # the range the polynomial must cover
+    if choose_method(method, Rp, eps, d_h, n, degree) == "exact":
         dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
         cert = exact_kernel_cert(X, W_Q, W_K, beta, R, eps)
         st = HeadState(W_Q, W_K, W_V, dense.W, beta, causal, q, k, h, R, cert, None, np.zeros(0), n,
@@ -149,41 +136,39 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
         st.madds = work.madds
         return st
     if degree is None:
-        precheck_budget(R, eps, d, d_h, budget)
-        cert = certified_poly(R, eps, kind)
+        precheck_budget(Rp, eps, d, d_h, budget)
+        cert = certified_poly(Rp, eps, kind)
     else:
-        cert = fixed_degree_poly(R, degree, kind)
-    r = check_budget(R, eps, cert, d, d_h, budget)
+        cert = fixed_degree_poly(Rp, degree, kind)
+    r = check_budget(Rp, eps, cert, d, d_h, budget)
     plan = monomial_plan(d_h, cert.degree)
     c = block or (min(CAUSAL_BLOCK, block_size(r, n)) if causal else block_size(r, n))
     st = HeadState(W_Q, W_K, W_V, W_Q @ W_K.T, beta, causal, q, k, h, R, cert, plan,
-                   feature_scale(plan, cert.coeffs, beta), c)  # fmt: skip
+                   feature_scale(plan, cert.coeffs, beta), c, centring=cen)  # fmt: skip
     work.add(d * d_h * d)  # W = W_Q W_K^T
     w = 1 + d_h
     Y = np.empty((n, w))
-    buf = np.empty((r, c))
+    F = Feats(st, work, keep=False)  # every feature block is used once in the forward
+    H = np.concatenate([np.ones((n, 1)), h], axis=1)  # (n, 1 + d_h)
     if not causal:
-        # pass 1: V_0^T [1 | h | X | h ./ X]; the last d + d_h d columns are V_1^T [X | h ./ X] of the backward
-        state = np.zeros((r, w + d + d_h * d))  # (r, 1 + d_h + d + d_h d)
+        state = np.zeros((r, w))  # (r, 1 + d_h)  V_0^T [1 | h], the forward's only left product
         for t0, t1 in blocks(n, c):
-            Hb = np.concatenate([np.ones((t1 - t0, 1)), h[t0:t1], _value_side(X[t0:t1], h[t0:t1], work)], axis=1)
-            state += mm(work, _features(k[t0:t1], st, buf, work), Hb)  # (r, 1 + d_h + d + d_h d)
-        st.SV = state[:, w:].copy()  # (r, d + d_h d)
-        Sa = st.a[:, None] * state[:, :w]  # (r, 1 + d_h)
+            state += mm(work, F.k(t0, t1), H[t0:t1])  # (r, 1 + d_h)
+        Sa = st.a[:, None] * state  # (r, 1 + d_h)
         for t0, t1 in blocks(n, c):
-            Y[t0:t1] = mm(work, _features(q[t0:t1], st, buf, work).T, Sa)  # (c, 1 + d_h)
+            Y[t0:t1] = right(work, F.q(t0, t1), Sa)  # (c, 1 + d_h)
     else:
-        H = np.concatenate([np.ones((n, 1)), h], axis=1)  # (n, 1 + d_h)
         state = np.zeros((r, w))  # (r, 1 + d_h)  V0^T [1 | h] over earlier blocks
         for t0, t1 in blocks(n, c):
-            Y[t0:t1] = mm(work, _features(q[t0:t1], st, buf, work).T, st.a[:, None] * state)  # (c, 1 + d_h)
+            Fq, Fk = F.both(t0, t1)
+            Y[t0:t1] = right(work, Fq, st.a[:, None] * state)  # (c, 1 + d_h)
             Y[t0:t1] += mm(work, _kernel_block(st, t0, t1, work), H[t0:t1])  # diagonal block, exact kernel
-            state += mm(work, _features(k[t0:t1], st, buf, work), H[t0:t1])
+            state += mm(work, Fk, H[t0:t1])
     st.D = Y[:, 0].copy()  # (n,)
     if not (st.D > 0).all():
         raise ValueError(
             f"X: the low-rank normalizer D~ is not positive (min {st.D.min():g}): the polynomial's certified "
-            f"relative error {cert.err:.3g} at degree {cert.degree} on the logit range R = {R:.4g} is too large; "
+            f"relative error {cert.err:.3g} at degree {cert.degree} on the logit range R = {Rp:.4g} is too large; "
             "expected a smaller eps, a larger degree or smaller weights"
         )
     st.s = Y[:, 1:] / st.D[:, None]  # (n, d_h)
@@ -195,125 +180,10 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     return st
 
 
-@dataclass
-class HeadGradsFast:
-    terms: dict[str, np.ndarray]  # D2, D4, D6, D7, D8, each (n, d)
-    dX: np.ndarray  # (n, d)
-    dW: np.ndarray  # (d, d)
-    dW_V: np.ndarray  # (d, d_h)
-    madds: int = 0  # counted multiply-adds (fastpath.work)
-
-
-def _kron(A: np.ndarray, B: np.ndarray, work: Work) -> np.ndarray:
-    """:func:`fastpath.features.row_kron`, counting its c p s products."""
-    work.add(A.shape[0] * A.shape[1] * B.shape[1])
-    return row_kron(A, B)
-
-
-def _value_side(Xb: np.ndarray, hb: np.ndarray, work: Work) -> np.ndarray:
-    r"""$[X \mid h \oslash X]$ for a block: (c, d), (c, d_h) -> (c, d + d_h d)."""
-    return np.concatenate([Xb, _kron(hb, Xb, work)], axis=1)
-
-
-def _contract(Gb: np.ndarray, Rb: np.ndarray, d: int, work: Work) -> np.ndarray:
-    r"""$\sum_b G_{:,b} \odot R_{:, b d:(b+1) d}$: (c, d_h), (c, d_h d) -> (c, d)."""
-    work.add(Rb.shape[0] * Rb.shape[1])
-    return np.einsum("cb,cbe->ce", Gb, Rb.reshape(Rb.shape[0], Gb.shape[1], d))
-
-
-def _exact_head_backward(st: HeadState, G: np.ndarray) -> HeadGradsFast:
-    """Method "exact": :func:`reference.attention.head_vjp` on the dense head (one home), contractions counted."""
-    n, d = st.dense.X.shape
-    d_h = G.shape[1]
-    hg = ref_attention.head_vjp(G, st.dense)
-    madds = ref_attention.dense_head_madds(n, d, d_h, forward=False)  # reference.attention.head_contractions
-    return HeadGradsFast(hg.terms, hg.dX, hg.dW, hg.dW_V, madds)
-
-
-def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
-    """Corrected fast backward of one head (module docstring). X (n, d); G (n, d_h) = dL/ds for this head."""
-    if st.method == "exact":
-        return _exact_head_backward(st, G)
-    n, d = X.shape
-    d_h = G.shape[1]
-    work = Work()
-    r, c, a, beta, D = st.rank, st.block, st.a, st.beta, st.D
-    K = (G * st.s).sum(axis=1)  # (n,)  K~ = (G . s~) 1  (Def. D.16 with the fast s)
-    work.add(n * d_h)
-    buf = np.empty((r, c))
-    wV, wU = d + d_h * d, d_h + d + d_h * d
-
-    def HV(t0, t1):  # (c, d + d_h d)  [X | h ./ X]
-        return _value_side(X[t0:t1], st.h[t0:t1], work)
-
-    def HU(t0, t1):  # (c, d_h + d + d_h d)  [G | K X | G ./ X]
-        Xb = X[t0:t1]
-        work.add((t1 - t0) * d)
-        return np.concatenate([G[t0:t1], K[t0:t1, None] * Xb, _kron(G[t0:t1], Xb, work)], axis=1)
-
-    def feats(Z, t0, t1):
-        return _features(Z[t0:t1], st, buf, work)
-
-    if not st.causal:
-        SV, SU = st.SV, np.zeros((r, wU))  # V-side left products: accumulated by the forward pass
-        for t0, t1 in blocks(n, c):  # pass 1: U-side left products
-            SU += mm(work, feats(st.q, t0, t1), HU(t0, t1) / D[t0:t1, None])  # (r, wU)
-        SU *= a[:, None]
-        V1X, V3X = SV[:, :d], SV[:, d:].reshape(r * d_h, d)  # (r, d), (r d_h, d)
-        U1G, U4X = SU[:, :d_h], SU[:, d_h : d_h + d]  # (r, d_h), (r, d)
-        U3X = SU[:, d_h + d :].reshape(r * d_h, d)  # (r d_h, d)
-        M8 = mm(work, U1G, st.W_V.T)  # (r, d)  Lemma E.6 order, corrected
-        M4 = mm(work, V3X, st.W.T).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.10, corrected (W^T)
-        M2 = mm(work, V1X, st.W.T)  # (r, d)  Lemma E.8, corrected (W^T)
-        M7 = mm(work, U3X, st.W).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.5, corrected (p1^T, W)
-        M6 = mm(work, U4X, st.W)  # (r, d)  Lemma E.3, corrected (p2^T, W)
-        dW = beta * (mm(work, U3X.T, V3X) - mm(work, U4X.T, V1X))  # (d, d)  Lemma F.5 with the p2 part
-        dW_V = mm(work, V1X.T, U1G)  # (d, d_h)  Lemma G.4 corrected: (X^T V1)(U1^T G)
-        MU = a[:, None] * np.concatenate([M4, M2], axis=1)  # (r, d_h d + d)
-        MV = np.concatenate([M8, M7, M6], axis=1)  # (r, 2 d + d_h d)
-        T = {t: np.empty((n, d)) for t in TERM_NAMES}
-        for t0, t1 in blocks(n, c):  # pass 2: right products
-            RU = mm(work, feats(st.q, t0, t1).T, MU) / D[t0:t1, None]  # (c, d_h d + d)
-            RV = mm(work, feats(st.k, t0, t1).T, MV)  # (c, 2 d + d_h d)
-            T["D4"][t0:t1] = beta * _contract(G[t0:t1], RU[:, : d_h * d], d, work)
-            T["D2"][t0:t1] = -beta * K[t0:t1, None] * RU[:, d_h * d :]
-            T["D8"][t0:t1] = RV[:, :d]
-            T["D7"][t0:t1] = beta * _contract(st.h[t0:t1], RV[:, d : d + d_h * d], d, work)
-            T["D6"][t0:t1] = -beta * RV[:, d + d_h * d :]
-    else:
-        Y, Z = np.empty((n, wV)), np.empty((n, wU))
-        state = np.zeros((r, wV))
-        for t0, t1 in blocks(n, c):  # prefix sums (Lemma I.3/I.4): f [X | h ./ X]
-            fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)  diagonal block of f~
-            Hb = HV(t0, t1)
-            Y[t0:t1] = mm(work, feats(st.q, t0, t1).T, a[:, None] * state) / D[t0:t1, None] + mm(work, fb, Hb)
-            state += mm(work, feats(st.k, t0, t1), Hb)
-        state = np.zeros((r, wU))
-        for t0, t1 in blocks(n, c, reverse=True):  # suffix sums (spec §2.7): f^T [G | K X | G ./ X]
-            fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)
-            Hb = HU(t0, t1)
-            Z[t0:t1] = mm(work, feats(st.k, t0, t1).T, a[:, None] * state) + mm(work, fb.T, Hb)
-            state += mm(work, feats(st.q, t0, t1), Hb / D[t0:t1, None])
-        fX = Y[:, :d]  # (n, d)
-        p1X = _contract(G, Y[:, d:], d, work)  # (n, d)  (f . G h^T) X      Lemma I.8 Part 2, corrected
-        fTG, fTKX = Z[:, :d_h], Z[:, d_h : d_h + d]  # (n, d_h), (n, d)
-        p1TX = _contract(st.h, Z[:, d_h + d :], d, work)  # (n, d)  (f . G h^T)^T X   Lemma I.8 Part 1, corrected
-        T = {
-            "D8": mm(work, fTG, st.W_V.T),  # Lemma I.7 Part 3, corrected (f^T)
-            "D4": beta * mm(work, p1X, st.W.T),
-            "D2": -beta * mm(work, K[:, None] * fX, st.W.T),  # Lemma I.7 Part 2, corrected (W^T)
-            "D7": beta * mm(work, p1TX, st.W),
-            "D6": -beta * mm(work, fTKX, st.W),  # Lemma I.7 Part 1, corrected (f^T, W)
-        }
-        dW = beta * mm(work, X.T, p1X - K[:, None] * fX)  # (d, d)  Lemma I.8 Part 3
-        dW_V = mm(work, X.T, fTG)  # (d, d_h)  Lemma I.7 Part 4, corrected: X^T f^T G
-    dX = T["D2"] + T["D4"] + T["D6"] + T["D7"] + T["D8"]  # (n, d)  Lemma E.11
-    return HeadGradsFast(T, dX, dW, dW_V, work.madds)
-
-
 def attention_forward(X, W_Q, W_K, W_V, *, beta: float, causal: bool, heads: int, eps: float, kind: str,
                       budget: int, block: int | None = None, degree: int | None = None, method: str = "lowrank",
-                      exact_forward: bool = False) -> tuple[list[HeadState], np.ndarray]:  # fmt: skip
+                      exact_forward: bool = False, recentre: bool | str = "auto",
+                      ) -> tuple[list[HeadState], np.ndarray]:  # fmt: skip
     """Multi-head fast forward (Def. K.1): heads on column blocks; returns (head states, Attn (n, d))."""
     states = [
         head_forward(
@@ -330,6 +200,7 @@ def attention_forward(X, W_Q, W_K, W_V, *, beta: float, causal: bool, heads: int
             degree=degree,
             method=method,
             exact_forward=exact_forward,
+            recentre=recentre,
         )  # fmt: skip
         for wq, wk, wv in head_blocks(W_Q, W_K, W_V, heads)
     ]
@@ -364,5 +235,5 @@ def attention_backward(states: list[HeadState], X: np.ndarray, G: np.ndarray) ->
     return AttentionGradsFast(dX, dW_Q, dW_K, dW, dW_V, terms, K, madds)
 
 
-__all__ = ["CAUSAL_BLOCK", "METHODS", "AttentionGradsFast", "HeadState", "attention_backward", "attention_forward",
-           "choose_method", "head_backward", "head_forward"]  # fmt: skip
+__all__ = ["CAUSAL_BLOCK", "METHODS", "AttentionGradsFast", "HeadGradsFast", "HeadState", "_features", "_kernel_block",
+           "attention_backward", "attention_forward", "choose_method", "head_backward", "head_forward"]  # fmt: skip

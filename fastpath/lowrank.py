@@ -76,8 +76,13 @@ def _fixed_degree(Rg: float, g: int, kind: str) -> PolyCert:
     coeffs = taylor_coeffs(g) if kind == "taylor" else chebyshev_coeffs(g, Rg)
     err = taylor_bound(coeffs, Rg) if kind == "taylor" else certify(coeffs, Rg)
     coeffs.setflags(write=False)
-    abs_sum = float(np.sum(np.abs(coeffs) * Rg ** np.arange(g + 1))) * (1 + 4 * (g + 2) * U_ROUND)
-    return PolyCert(kind, g, Rg, err, err, coeffs, abs_sum)
+    return PolyCert(kind, g, Rg, err, err, coeffs, abs_sum_at(coeffs, Rg))
+
+
+def abs_sum_at(coeffs: np.ndarray, x: float, shift: float = 0.0) -> float:
+    r"""$P_{abs}(x) = \sum_j |c_j| (x + s)^j$ evaluated in float64 and inflated by $1 + 4(g+2)u$ (an upper bound)."""
+    g = len(coeffs) - 1
+    return float(np.sum(np.abs(coeffs) * (x + shift) ** np.arange(g + 1))) * (1 + 4 * (g + 2) * U_ROUND)
 
 
 def exact_kernel_cert(X: np.ndarray, W_Q: np.ndarray, W_K: np.ndarray, beta: float, R: float, eps: float) -> PolyCert:
@@ -159,5 +164,6 @@ def lowrank_attention(Q: np.ndarray, K: np.ndarray, beta: float, eps: float | No
     return U0 / D[:, None], V0, D, cert, R
 
 
-__all__ = ["MEMORY_BUDGET", "U_ROUND", "block_size", "check_budget", "exact_kernel_cert", "fixed_degree_poly",
-           "gamma", "logit_range", "lowrank_attention", "precheck_budget", "working_set_bytes"]  # fmt: skip
+__all__ = ["MEMORY_BUDGET", "U_ROUND", "abs_sum_at", "block_size", "check_budget", "exact_kernel_cert",
+           "fixed_degree_poly", "gamma", "logit_range", "lowrank_attention", "precheck_budget",
+           "working_set_bytes"]  # fmt: skip

@@ -121,6 +121,17 @@ class FastTrace:
         return max(st.R for c in self.caches for st in c.heads)
 
     @property
+    def R_poly(self) -> float:
+        """Largest range the polynomials cover (the re-centred range on re-centred heads, else R)."""
+        return max(st.R_poly for c in self.caches for st in c.heads)
+
+    @property
+    def recentred(self) -> bool | str:
+        """True when every low-rank head was re-centred, False when none was, else ``"mixed"``."""
+        rs = {st.recentred for c in self.caches for st in c.heads if st.method == "lowrank"}
+        return rs.pop() if len(rs) == 1 else (False if not rs else "mixed")
+
+    @property
     def cert_err(self) -> float:
         """Largest certified relative error of the kernels used (polynomial, or float64 rounding when exact)."""
         return max(st.cert.err for c in self.caches for st in c.heads)
@@ -180,8 +191,8 @@ def _finite(a: np.ndarray, layer: int, what: str) -> np.ndarray:
 
 
 def _heads_summary(c: FastLayerCache) -> str:
-    return ", ".join(f"R = {st.R:.4g}, {st.method} kernel error {st.cert.err:.3g} (degree {st.cert.degree})"
-                     for st in c.heads)  # fmt: skip
+    return ", ".join(f"R = {st.R:.4g}{f' (re-centred {st.R_poly:.4g})' if st.recentred else ''}, {st.method} "
+                     f"kernel error {st.cert.err:.3g} (degree {st.cert.degree})" for st in c.heads)  # fmt: skip
 
 
 def _floor(trace) -> float:
@@ -206,7 +217,8 @@ def _vacuous(name: str, bound, scale: float, layer: int | None, trace, what: str
 
 def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=False, activation="identity", *,
             poly="chebyshev", memory_budget=MEMORY_BUDGET, block=None, degree=None, method="auto",
-            exact_forward=False, certificate="a-posteriori", allow_vacuous=False) -> FastTrace:  # fmt: skip
+            exact_forward=False, certificate="a-posteriori", allow_vacuous=False,
+            recentre="auto") -> FastTrace:  # fmt: skip
     r"""Fast forward of the m-layer model (Def. 1.3, J.1–J.2, K.1) with certified low-rank attention (#13, I.1).
 
     Args are those of :func:`reference.forward` plus
@@ -222,6 +234,9 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
     * ``certificate``: ``"a-posteriori"`` (computed magnitudes) or ``"a-priori"`` (spec §2.10 constants);
     * ``allow_vacuous``: return certificates that are infinite or vacuous (bound >= scale of the field) instead
       of refusing them (for experiments);
+    * ``recentre``: True, False or ``"auto"`` (default): exact re-centring of the logits (issue 14,
+      :mod:`fastpath.centring`), the polynomial then covers $\beta(q - a)\cdot(k - c)$; ``"auto"`` re-centres a head
+      when that shrinks its certified range; ``trace.recentred`` and ``trace.R_poly`` say what was used;
     * ``memory_budget`` (bytes; a rank needing more is refused with a ValueError naming R, eps, degree, rank and
       the budget) and ``block`` (tokens per streamed block; None = auto).
 
@@ -233,6 +248,10 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
     method = v.choice("method", method, METHODS)
     certificate = v.choice("certificate", certificate, CERTIFICATES)
     exact_forward, allow_vacuous = v.flag("exact_forward", exact_forward), v.flag("allow_vacuous", allow_vacuous)
+    if not (isinstance(recentre, str) and recentre == "auto"):
+        if isinstance(recentre, str):
+            raise ValueError(f"recentre: expected True, False or 'auto', got {recentre!r}")
+        recentre = v.flag("recentre", recentre)
     if degree is not None and (isinstance(degree, bool) or not isinstance(degree, int | np.integer) or degree < 0):
         raise ValueError(f"degree: expected None or an integer >= 0, got {degree!r}")
     degree = None if degree is None else int(degree)
@@ -258,7 +277,7 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
                              "what float64 logits can hold; expected smaller inputs or weights")  # fmt: skip
         states, A = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads, eps=eps,
                                       kind=poly, budget=memory_budget, block=block, degree=degree, method=method,
-                                      exact_forward=exact_forward)  # fmt: skip
+                                      exact_forward=exact_forward, recentre=recentre)  # fmt: skip
         trace.madds += sum(st.madds for st in states)
         _finite(A, i, f"the attention output Attn_{i}")
         Z = T + A if residual else None  # (n, d)

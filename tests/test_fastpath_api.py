@@ -83,11 +83,16 @@ def test_a_fixed_degree_is_used_and_its_error_certified_not_targeted(kind):
     st = tr.caches[0].heads[0]
     assert tr.degree == 3 and tr.rank == rank_of(4, 3)
     if kind == "taylor":
-        assert st.cert.err == taylor_bound(taylor_coeffs(3), round_up_R(st.R))
-    # the streamed forward equals the dense lift of the same polynomial (independent route, spec §2.5)
+        assert st.cert.err == taylor_bound(taylor_coeffs(3), round_up_R(st.R_poly))
+    # the streamed forward equals the dense lift of the same polynomial (independent route, spec §2.5), on the
+    # centred q - a, k - c with the key factor w when the head was re-centred (fastpath.centring)
     q, k, h = X @ layers[0].W_Q, X @ layers[0].W_K, X @ layers[0].W_V
+    w = np.ones(len(X))
+    if st.recentred:
+        a, c = st.centring.a, st.centring.c
+        q, k, w = q - a, k - c, np.exp(0.25 * (X @ layers[0].W_K @ a) - 0.25 * (X @ layers[0].W_K @ a).max())
     U0, V0 = lift(q, k, st.cert.coeffs, 0.25)
-    A = U0 @ V0.T  # (n, n)
+    A = (U0 @ V0.T) * w[None, :]  # (n, n)
     s = (A @ h) / A.sum(axis=1, keepdims=True)
     assert np.abs(tr.attn[0] - s).max() <= 1e-13
     c = compare(X, layers, dL, eps=1e-8, degree=3, poly=kind, method="lowrank")

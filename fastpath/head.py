@@ -1,0 +1,215 @@
+r"""What one head keeps from the fast forward, and the streamed blocks every pass over it uses.
+
+Paper: Lemma C.13/I.1 (the factors $U_0 = \Phi(q)$, $V_0 = \Psi(k)$ of :mod:`fastpath.features`), Lemma I.4 (the
+exact diagonal block of the causal path); spec §2.5, §2.7; issue 14 items 2 and 4. With the exact re-centring of
+:mod:`fastpath.centring` the features are those of the centred $q' = q - a$, $k' = k - c$, and the key factor
+$w_j$ rides on the key side:
+
+.. math::
+    \tilde A_{ij} = \Phi(q'_i)^\top \big(w_j \Psi(k'_j)\big), \qquad
+    \text{diagonal block: } \exp(\beta\, q'_i \cdot k'_j)\, w_j \ (j \le i),
+
+so every pass (forward, backward, :func:`fastpath.apply.f_products`) uses the same $\tilde A$ up to one row
+constant, which $\tilde D^{-1}$ removes. The key factor costs nothing in the features: it is row 0 of the monomial
+block (:func:`fastpath.features.monomials` with ``scale``), so every key monomial is built as $w_j k'^\alpha$.
+
+**Feature blocks** (:class:`Feats`): within one call, each (r, c) block of $\Phi(q')$ or $w \odot \Psi(k')$ is built
+(r c multiplications, counted: the recurrence of :mod:`fastpath.features`, one multiplication per monomial) and
+kept for the later passes of the same call while the kept blocks fit ``HeadState.cache_bytes``; blocks beyond that
+are rebuilt (and counted again) when a later pass needs them. The default budget is :data:`FEATURE_CACHE_BYTES` = 0,
+by measurement (``benchmarks/gemm_rate.py``, 2-core AMD EPYC, one BLAS thread, d_h = 4, r = 330, c = 595): a block
+rebuilt from its c×d_h inputs costs about as much as reading a kept block back from main memory (a pass over
+$2^{15}$ tokens: 54–70 ms rebuilt + GEMM vs 60–65 ms kept + GEMM), and keeping blocks needs fresh memory whose first
+touch cost 4–5× the build itself (141–166 ms vs 27–35 ms), so the whole backward ran 1.2–2× slower with every
+block kept, from $n = 2^{12}$ to $2^{16}$.
+
+Shape legend: n tokens, d width, d_h head width, r rank, c tokens per block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fastpath.centring import Recentring
+from fastpath.features import MonomialPlan, monomials, row_kron
+from fastpath.poly import PolyCert
+from fastpath.ranges import cs_bound
+from fastpath.work import Work, mm
+from reference import attention as ref_attention
+
+FEATURE_CACHE_BYTES = 0  # default per-call feature cache (module docstring: rebuilding measured faster)
+
+
+@dataclass
+class HeadState:
+    """What one head keeps from the fast forward for its backward (and for the certificate)."""
+
+    W_Q: np.ndarray  # (d, d_h)
+    W_K: np.ndarray  # (d, d_h)
+    W_V: np.ndarray  # (d, d_h)
+    W: np.ndarray  # (d, d) merged W_Q W_K^T
+    beta: float
+    causal: bool
+    q: np.ndarray  # (n, d_h)
+    k: np.ndarray  # (n, d_h)
+    h: np.ndarray  # (n, d_h)
+    R: float  # bound of |beta q_i . k_j| for the computed q, k (uncentred)
+    cert: PolyCert  # method "exact": kind "exact", err = the float64 rounding of the dense kernel
+    plan: MonomialPlan | None  # None for method "exact"
+    a: np.ndarray  # (r,) feature scale a_alpha
+    block: int
+    method: str = "lowrank"  # "lowrank" (f~ = U1 V1^T) or "exact" (dense f of reference.attention)
+    exact_forward: bool = False  # lowrank factors kept for the backward, s is the exact (dense) output
+    dense: ref_attention.HeadCache | None = None  # the dense head (method "exact" or exact_forward)
+    madds: int = 0  # counted multiply-adds of this head's forward (fastpath.work)
+    D: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) normalizer D~
+    s: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (n, d_h) output f~ h
+    SV: np.ndarray | None = None  # unused since issue 14 (the backward forms V_1^T [X | h ./ X] itself)
+    centring: Recentring | None = None  # exact re-centring (fastpath.centring); None: the polynomial sees q, k
+    cache_bytes: int = FEATURE_CACHE_BYTES  # feature blocks kept within one call up to this many bytes (Feats)
+
+    @property
+    def rank(self) -> int:
+        """Rank of f~: C(d_h + g, g) on the low-rank path, n (the dense kernel) on the exact one."""
+        return self.q.shape[0] if self.plan is None else self.plan.rank
+
+    @property
+    def recentred(self) -> bool:
+        return self.centring is not None
+
+    @property
+    def qf(self) -> np.ndarray:
+        """(n, d_h) the queries the polynomial sees: q - a when re-centred, else q."""
+        return self.q if self.centring is None else self.centring.qc
+
+    @property
+    def kf(self) -> np.ndarray:
+        """(n, d_h) the keys the polynomial sees: k - c when re-centred, else k."""
+        return self.k if self.centring is None else self.centring.kc
+
+    @property
+    def w(self) -> np.ndarray | None:
+        """(n,) key factor exp(beta a.k_j - m) when re-centred, else None (all ones)."""
+        return None if self.centring is None else self.centring.w
+
+    @property
+    def R_poly(self) -> float:
+        """The range the polynomial is certified on: the centred range when re-centred, else R."""
+        return self.R if self.centring is None else self.centring.R
+
+    @property
+    def R_cs(self) -> float:
+        r"""Cauchy-Schwarz $\beta \max_i\|q'_i\| \max_j\|k'_j\| \ge \beta\sum_e |q'_{ie}||k'_{je}|$ of the polynomial's
+        inputs: the scale of the rounding of the fast products and of the diagonal blocks' logits (R and R_poly
+        may be tighter bounds of the logits themselves, :mod:`fastpath.ranges`)."""
+        return cs_bound(self.q, self.k, self.beta) if self.centring is None else self.centring.R_abs
+
+    @property
+    def kernel_err(self) -> float:
+        """Relative error per off-diagonal kernel entry: the polynomial's certified error and the re-centring's."""
+        return self.cert.err + self.centre_err * (1 + self.cert.err)
+
+    @property
+    def centre_err(self) -> float:
+        """Extra relative error per kernel entry from the re-centring arithmetic (0 when not re-centred)."""
+        return 0.0 if self.centring is None else self.centring.err
+
+
+def _kernel_block(st: HeadState, t0: int, t1: int, work: Work) -> np.ndarray:
+    """Exact masked kernel on a diagonal block: tril(exp(beta q'_b k'_b^T) w_b), (c, c) (module docstring)."""
+    A = np.exp(st.beta * mm(work, st.qf[t0:t1], st.kf[t0:t1].T))  # (c, c)
+    if st.w is not None:
+        A *= st.w[None, t0:t1]
+        work.add(A.size)
+    return np.tril(A)
+
+
+def _features(Z: np.ndarray, st: HeadState, buf: np.ndarray, work: Work, scale: np.ndarray | None = None):
+    """Monomial features of a block (:func:`fastpath.features.monomials`), counting r c multiplications."""
+    work.add(st.plan.rank * Z.shape[0])
+    return monomials(Z, st.plan, buf, scale)
+
+
+class Feats:
+    r"""Feature blocks of one head for one call (module docstring): ``q(t0, t1)`` is $\Phi$ without the scale
+    $a_\alpha$ (r, c), ``k(t0, t1)`` is $w \odot \Psi$ (r, c); built once, kept while within ``st.cache_bytes``
+    (``keep=False``: a call whose passes use each block once keeps nothing)."""
+
+    def __init__(self, st: HeadState, work: Work, keep: bool = True):
+        self.st, self.work, self.kept, self.store = st, work, 0 if keep else st.cache_bytes + 1, {}
+        self.buf = {side: np.empty((st.rank, st.block)) for side in "qk"}
+        self.buf2 = None  # (r, 2c) for both()
+
+    def both(self, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+        r"""(``q(t0, t1)``, ``k(t0, t1)``) built in one pass over the stacked block $[q'_b; k'_b]$ (half the numpy
+        calls of two builds, measured 25–30 % faster; the same 2 r c multiplications, counted)."""
+        if ("q", t0) in self.store or ("k", t0) in self.store:
+            return self.q(t0, t1), self.k(t0, t1)
+        st, c = self.st, t1 - t0
+        nbytes = 16 * st.rank * c
+        keep = self.kept + nbytes <= st.cache_bytes
+        if keep:
+            out = np.empty((st.rank, 2 * c))
+        else:
+            if self.buf2 is None:
+                self.buf2 = np.empty((st.rank, 2 * st.block))
+            out = self.buf2
+        Z = np.concatenate([st.qf[t0:t1], st.kf[t0:t1]])  # (2c, d_h)
+        scale = None if st.w is None else np.concatenate([np.ones(c), st.w[t0:t1]])  # (2c,)
+        F = _features(Z, st, out, self.work, scale)  # (r, 2c)
+        Fq, Fk = F[:, :c], F[:, c:]
+        if keep:
+            self.store[("q", t0)], self.store[("k", t0)] = Fq, Fk
+            self.kept += nbytes
+        return Fq, Fk
+
+    def _get(self, side: str, t0: int, t1: int) -> np.ndarray:
+        F = self.store.get((side, t0))
+        if F is not None:
+            return F
+        st = self.st
+        Z, scale = (st.qf, None) if side == "q" else (st.kf, st.w)
+        nbytes = 8 * st.rank * (t1 - t0)
+        keep = self.kept + nbytes <= st.cache_bytes
+        out = np.empty((st.rank, t1 - t0)) if keep else self.buf[side]  # kept blocks are built in place
+        F = _features(Z[t0:t1], st, out, self.work, None if scale is None else scale[t0:t1])
+        if keep:
+            self.store[(side, t0)] = F
+            self.kept += nbytes
+        return F
+
+    def q(self, t0: int, t1: int) -> np.ndarray:
+        return self._get("q", t0, t1)
+
+    def k(self, t0: int, t1: int) -> np.ndarray:
+        return self._get("k", t0, t1)
+
+
+def right(work: Work, F: np.ndarray, S: np.ndarray) -> np.ndarray:
+    r"""$F^\top S$ for a feature block F (r, c) and a k-side matrix S (r, w) -> (c, w), counted.
+
+    Formed as $(S^\top F)^\top$: the feature block is then read row-major by BLAS (measured faster than the
+    transposed operand for the thin widths used here)."""
+    return mm(work, np.ascontiguousarray(S.T), F).T  # (c, w)
+
+
+def _kron(A: np.ndarray, B: np.ndarray, work: Work) -> np.ndarray:
+    """:func:`fastpath.features.row_kron`, counting its c p s products."""
+    work.add(A.shape[0] * A.shape[1] * B.shape[1])
+    return row_kron(A, B)
+
+
+def _value_side(Xb: np.ndarray, hb: np.ndarray, work: Work) -> np.ndarray:
+    r"""$[X \mid h \oslash X]$ for a block: (c, d), (c, d_h) -> (c, d + d_h d)."""
+    return np.concatenate([Xb, _kron(hb, Xb, work)], axis=1)
+
+
+def _contract(Gb: np.ndarray, Rb: np.ndarray, d: int, work: Work) -> np.ndarray:
+    r"""$\sum_b G_{:,b} \odot R_{:, b d:(b+1) d}$: (c, d_h), (c, d_h d) -> (c, d)."""
+    work.add(Rb.shape[0] * Rb.shape[1])
+    return np.einsum("cb,cbe->ce", Gb, Rb.reshape(Rb.shape[0], Gb.shape[1], d))
+
+
+__all__ = ["FEATURE_CACHE_BYTES", "Feats", "HeadState", "right"]

@@ -1,0 +1,128 @@
+r"""The corrected fast backward of one head (the orders of :mod:`fastpath.layer`'s docstring), streamed in blocks.
+
+Paper: Lemmas E.2–E.11 (the five terms), F.5 (dL/dW), G.4 (dL/dW_V, corrected), I.6–I.8 (causal, corrected);
+spec §2.3, §2.4, §2.7; issue 14 item 4. The backward does its own V-side work: the non-causal pass 1 accumulates
+both left products, $V_1^\top [X \mid h \oslash X]$ and $U_1^\top [G \mid K X \mid G \oslash X]$, reading each
+block's key and query features once; pass 2 reuses the same feature blocks (:class:`fastpath.head.Feats`, kept
+while they fit the head's cache budget, rebuilt and counted again otherwise). The causal prefix and suffix passes
+share the feature blocks the same way. Re-centred heads (:mod:`fastpath.centring`) carry $w$ in the key features
+and the diagonal blocks, so $V_1 = w \odot \Psi(k')$ everywhere below.
+
+Shape legend: n tokens, d width, d_h = d/heads, r rank, c tokens per block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastpath.causal import blocks
+from fastpath.head import Feats, HeadState, _contract, _kernel_block, _kron, _value_side, right
+from fastpath.work import Work, mm
+from reference import attention as ref_attention
+from reference.attention import TERM_NAMES
+
+
+@dataclass
+class HeadGradsFast:
+    terms: dict[str, np.ndarray]  # D2, D4, D6, D7, D8, each (n, d)
+    dX: np.ndarray  # (n, d)
+    dW: np.ndarray  # (d, d)
+    dW_V: np.ndarray  # (d, d_h)
+    madds: int = 0  # counted multiply-adds (fastpath.work)
+
+
+def _exact_head_backward(st: HeadState, G: np.ndarray) -> HeadGradsFast:
+    """Method "exact": :func:`reference.attention.head_vjp` on the dense head (one home), contractions counted."""
+    n, d = st.dense.X.shape
+    d_h = G.shape[1]
+    hg = ref_attention.head_vjp(G, st.dense)
+    madds = ref_attention.dense_head_madds(n, d, d_h, forward=False)  # reference.attention.head_contractions
+    return HeadGradsFast(hg.terms, hg.dX, hg.dW, hg.dW_V, madds)
+
+
+def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
+    """Corrected fast backward of one head (module docstring). X (n, d); G (n, d_h) = dL/ds for this head."""
+    if st.method == "exact":
+        return _exact_head_backward(st, G)
+    n, d = X.shape
+    d_h = G.shape[1]
+    work = Work()
+    r, c, a, beta, D = st.rank, st.block, st.a, st.beta, st.D
+    K = (G * st.s).sum(axis=1)  # (n,)  K~ = (G . s~) 1  (Def. D.16 with the fast s)
+    work.add(n * d_h)
+    F = Feats(st, work)
+    wV, wU = d + d_h * d, d_h + d + d_h * d
+
+    def HV(t0, t1):  # (c, d + d_h d)  [X | h ./ X]
+        return _value_side(X[t0:t1], st.h[t0:t1], work)
+
+    def HU(t0, t1):  # (c, d_h + d + d_h d)  [G | K X | G ./ X]
+        Xb = X[t0:t1]
+        work.add((t1 - t0) * d)
+        return np.concatenate([G[t0:t1], K[t0:t1, None] * Xb, _kron(G[t0:t1], Xb, work)], axis=1)
+
+    if not st.causal:
+        SV, SU = np.zeros((r, wV)), np.zeros((r, wU))
+        for t0, t1 in blocks(n, c):  # pass 1: V-side and U-side left products, one feature build per block
+            Fq, Fk = F.both(t0, t1)
+            SV += mm(work, Fk, HV(t0, t1))  # (r, wV)
+            SU += mm(work, Fq, HU(t0, t1) / D[t0:t1, None])  # (r, wU)
+        SU *= a[:, None]
+        V1X, V3X = SV[:, :d], SV[:, d:].reshape(r * d_h, d)  # (r, d), (r d_h, d)
+        U1G, U4X = SU[:, :d_h], SU[:, d_h : d_h + d]  # (r, d_h), (r, d)
+        U3X = SU[:, d_h + d :].reshape(r * d_h, d)  # (r d_h, d)
+        M8 = mm(work, U1G, st.W_V.T)  # (r, d)  Lemma E.6 order, corrected
+        M4 = mm(work, V3X, st.W.T).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.10, corrected (W^T)
+        M2 = mm(work, V1X, st.W.T)  # (r, d)  Lemma E.8, corrected (W^T)
+        M7 = mm(work, U3X, st.W).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.5, corrected (p1^T, W)
+        M6 = mm(work, U4X, st.W)  # (r, d)  Lemma E.3, corrected (p2^T, W)
+        dW = beta * (mm(work, U3X.T, V3X) - mm(work, U4X.T, V1X))  # (d, d)  Lemma F.5 with the p2 part
+        dW_V = mm(work, V1X.T, U1G)  # (d, d_h)  Lemma G.4 corrected: (X^T V1)(U1^T G)
+        MU = a[:, None] * np.concatenate([M4, M2], axis=1)  # (r, d_h d + d)
+        MV = np.concatenate([M8, M7, M6], axis=1)  # (r, 2 d + d_h d)
+        T = {t: np.empty((n, d)) for t in TERM_NAMES}
+        for t0, t1 in blocks(n, c):  # pass 2: right products
+            Fq, Fk = F.both(t0, t1)
+            RU = right(work, Fq, MU) / D[t0:t1, None]  # (c, d_h d + d)
+            RV = right(work, Fk, MV)  # (c, 2 d + d_h d)
+            T["D4"][t0:t1] = beta * _contract(G[t0:t1], RU[:, : d_h * d], d, work)
+            T["D2"][t0:t1] = -beta * K[t0:t1, None] * RU[:, d_h * d :]
+            T["D8"][t0:t1] = RV[:, :d]
+            T["D7"][t0:t1] = beta * _contract(st.h[t0:t1], RV[:, d : d + d_h * d], d, work)
+            T["D6"][t0:t1] = -beta * RV[:, d + d_h * d :]
+    else:
+        Y, Z = np.empty((n, wV)), np.empty((n, wU))
+        state = np.zeros((r, wV))
+        for t0, t1 in blocks(n, c):  # prefix sums (Lemma I.3/I.4): f [X | h ./ X]
+            fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)  diagonal block of f~
+            Hb = HV(t0, t1)
+            Fq, Fk = F.both(t0, t1)
+            Y[t0:t1] = right(work, Fq, a[:, None] * state) / D[t0:t1, None] + mm(work, fb, Hb)
+            state += mm(work, Fk, Hb)
+        state = np.zeros((r, wU))
+        for t0, t1 in blocks(n, c, reverse=True):  # suffix sums (spec §2.7): f^T [G | K X | G ./ X]
+            fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)
+            Hb = HU(t0, t1)
+            Fq, Fk = F.both(t0, t1)
+            Z[t0:t1] = right(work, Fk, a[:, None] * state) + mm(work, fb.T, Hb)
+            state += mm(work, Fq, Hb / D[t0:t1, None])
+        fX = Y[:, :d]  # (n, d)
+        p1X = _contract(G, Y[:, d:], d, work)  # (n, d)  (f . G h^T) X      Lemma I.8 Part 2, corrected
+        fTG, fTKX = Z[:, :d_h], Z[:, d_h : d_h + d]  # (n, d_h), (n, d)
+        p1TX = _contract(st.h, Z[:, d_h + d :], d, work)  # (n, d)  (f . G h^T)^T X   Lemma I.8 Part 1, corrected
+        T = {
+            "D8": mm(work, fTG, st.W_V.T),  # Lemma I.7 Part 3, corrected (f^T)
+            "D4": beta * mm(work, p1X, st.W.T),
+            "D2": -beta * mm(work, K[:, None] * fX, st.W.T),  # Lemma I.7 Part 2, corrected (W^T)
+            "D7": beta * mm(work, p1TX, st.W),
+            "D6": -beta * mm(work, fTKX, st.W),  # Lemma I.7 Part 1, corrected (f^T, W)
+        }
+        dW = beta * mm(work, X.T, p1X - K[:, None] * fX)  # (d, d)  Lemma I.8 Part 3
+        dW_V = mm(work, X.T, fTG)  # (d, d_h)  Lemma I.7 Part 4, corrected: X^T f^T G
+    dX = T["D2"] + T["D4"] + T["D6"] + T["D7"] + T["D8"]  # (n, d)  Lemma E.11
+    return HeadGradsFast(T, dX, dW, dW_V, work.madds)
+
+
+__all__ = ["HeadGradsFast", "head_backward"]
