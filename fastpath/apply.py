@@ -35,6 +35,8 @@ def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: b
     if dense or st.method == "exact":
         f = st.dense.f  # (n, n)
         return mm(work, f, Y), mm(work, f.T, Z)
+    if st.method == "clustered":  # fastpath.clustered: the cluster-pair operator, same normaliser
+        return st.op.products(Y, Z, work)
     r, c, a, D = st.rank, st.block, st.a, st.D
     buf = np.empty((r, c))
     FY, FZ = np.empty_like(Y), np.empty_like(Z)

@@ -118,6 +118,8 @@ def rounding_rel(st: HeadState, n: int, d: int) -> tuple[float, float]:
         kappa = math.inf
     elif st.cert.kind == "exact":  # a positive dense kernel: no cancellation in its products
         kappa = 1 / (1 - eps)
+    elif st.cert.kind == "clustered":  # fastpath.clustered: the largest kappa of its polynomial pairs
+        kappa = st.op.kappa / (1 - eps)
     else:
         kappa = st.cert.abs_sum * safe_exp(st.cert.R) / (1 - eps)
     m = n + st.rank * d_h + 3 * st.cert.degree + 4 * d + 40

@@ -53,7 +53,7 @@ from reference import attention as ref_attention
 from reference.attention import TERM_NAMES, head_blocks
 
 CAUSAL_BLOCK = 256  # tokens per diagonal block on the causal path (c^2 d_h work per block)
-METHODS = ("auto", "lowrank", "exact")
+METHODS = ("auto", "lowrank", "exact", "clustered")
 
 
 @dataclass
@@ -140,6 +140,14 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
             f"X: the logits beta q.k overflow float64 (logit range R = {R}); expected inputs or weights small enough "
             "that |beta q_i . k_j| is finite (scale X or the weights down)"
         )
+    if method == "clustered":  # issue 14 item 3: fastpath.clustered (cluster-pair re-centring)
+        from fastpath.clustered import head_forward_clustered
+
+        st = head_forward_clustered(X, W_Q, W_K, W_V, beta, q, k, h, R, work, eps=eps, kind=kind, causal=causal,
+                                    budget=budget, degree=degree, exact_forward=exact_forward)  # fmt: skip
+        if st is not None:
+            return st
+        method = "exact"  # no cluster pair beats its dense block: the dense head below
     if choose_method(method, R, eps, d_h, n, degree) == "exact":
         dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
         cert = exact_kernel_cert(X, W_Q, W_K, beta, R, eps)
@@ -257,7 +265,7 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
     def feats(Z, t0, t1):
         return _features(Z[t0:t1], st, buf, work)
 
-    if not st.causal:
+    if not st.causal and st.method != "clustered":
         SV, SU = st.SV, np.zeros((r, wU))  # V-side left products: accumulated by the forward pass
         for t0, t1 in blocks(n, c):  # pass 1: U-side left products
             SU += mm(work, feats(st.q, t0, t1), HU(t0, t1) / D[t0:t1, None])  # (r, wU)
@@ -283,6 +291,8 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
             T["D8"][t0:t1] = RV[:, :d]
             T["D7"][t0:t1] = beta * _contract(st.h[t0:t1], RV[:, d : d + d_h * d], d, work)
             T["D6"][t0:t1] = -beta * RV[:, d + d_h * d :]
+    elif st.method == "clustered":  # the same two products with fastpath.clustered's operator
+        Y, Z = st.op.products(HV(0, n), HU(0, n), work)  # (n, wV), (n, wU)
     else:
         Y, Z = np.empty((n, wV)), np.empty((n, wU))
         state = np.zeros((r, wV))
@@ -297,6 +307,7 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
             Hb = HU(t0, t1)
             Z[t0:t1] = mm(work, feats(st.k, t0, t1).T, a[:, None] * state) + mm(work, fb.T, Hb)
             state += mm(work, feats(st.q, t0, t1), Hb / D[t0:t1, None])
+    if st.causal or st.method == "clustered":
         fX = Y[:, :d]  # (n, d)
         p1X = _contract(G, Y[:, d:], d, work)  # (n, d)  (f . G h^T) X      Lemma I.8 Part 2, corrected
         fTG, fTKX = Z[:, :d_h], Z[:, d_h : d_h + d]  # (n, d_h), (n, d)
