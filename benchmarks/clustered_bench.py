@@ -12,7 +12,8 @@ polynomial; its memory-budget refusal is recorded), and the exact gradient ``ref
   ``skipped`` (run time), which is not a refusal; refusals by the memory budget are recorded as ``refused``.
   For the exact method: ``fastpath`` with ``method="exact"`` counted at n <= 2^12, and that count times
   (n / 2^12)^2 above (``madds_extrapolated``: true; its terms are all n^2 or less).
-* ``seconds``: wall time of that method in this process (single-threaded BLAS, see below); not a verdict.
+* ``seconds``: wall time of that method in this process (single-threaded BLAS, see below); not a verdict. The fast
+  methods' time includes their certificates; the exact baseline's has none.
 * ``err_s``, ``err_dX``: max |fast - exact| / max |exact| of the attention output and of dL/dX; ``cert_ok``: every
   entry of both within the certificate (``trace.bound_attn``, ``grads.bound.dX``).
 * clustered only: ``clusters`` (per side), ``poly_pairs`` (fraction of pairs on a polynomial), ``max_rank``; or
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fastpath  # noqa: E402
 from fastpath.features import rank_of  # noqa: E402
-from fastpath.lowrank import logit_range  # noqa: E402
+from fastpath.lowrank import MEMORY_BUDGET, check_budget, logit_range  # noqa: E402
 from fastpath.poly import certified_poly  # noqa: E402
 from reference.blocked import layer_gradient_blocked  # noqa: E402
 from reference.model import Layer  # noqa: E402
@@ -68,7 +70,11 @@ def run_fast(method: str, X, W, G, exact, max_rank: int) -> dict:
         R = logit_range(X @ W[0], X @ W[1], 1.0 / d)
         r = rank_of(d, certified_poly(R, EPS).degree)
         if r > max_rank:
-            return {"skipped": f"rank {r} > --max-rank {max_rank} (R = {R:.4g}); not refused by the memory budget"}
+            try:  # the path's own budget rule (fastpath.lowrank.check_budget) decides refusal
+                check_budget(R, EPS, certified_poly(R, EPS), d, d, MEMORY_BUDGET)
+            except ValueError as e:
+                return {"refused": str(e)[:300]}
+            return {"skipped": f"rank {r} > --max-rank {max_rank} (R = {R:.4g}); within the memory budget"}
     t0 = time.perf_counter()
     try:
         tr = fastpath.forward(X, [Layer(*W)], eps=EPS, beta=1.0 / d, method=method)
@@ -100,6 +106,14 @@ def exact_count(X, W, G, n_full: int) -> tuple[int, bool]:
     return int((tr.madds + g.madds) * (n_full / m) ** 2), n_full > m
 
 
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="12,14")
@@ -110,9 +124,16 @@ def main() -> None:
     ap.add_argument("--max-rank", type=int, default=20000)
     a = ap.parse_args()
     out = open(a.out, "a") if a.out else None  # noqa: SIM115
-    cfg = {"kind": "config", "eps": EPS, "seed": SEED, "OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"]}
-    for rec in [cfg]:
-        print(json.dumps(rec), flush=True)
+    cfg = {
+        "kind": "config",
+        "eps": EPS,
+        "seed": SEED,
+        "OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"],
+        "commit": _commit(),
+    }
+    print(json.dumps(cfg), flush=True)
+    if out:
+        out.write(json.dumps(cfg) + "\n")
     for dist in a.dists.split(","):
         for d in (int(x) for x in a.dims.split(",")):
             for lg in (int(x) for x in a.sizes.split(",")):

@@ -16,7 +16,9 @@ $b_e = \max|\delta_e|$. Per pair (I, J) of a query and a key cluster,
 norms and the dot product, as in :func:`fastpath.lowrank.logit_range`). A pair is **polynomial** when a
 certified polynomial on $[-R_{IJ}, R_{IJ}]$ (:func:`fastpath.poly.certified_poly`, R rounded up to its grid) of
 rank $r = \binom{d_h+g}{g}$ costs fewer multiply-adds per product column than the dense block,
-$r (n_I + n_J)(w+1) < n_I n_J (w + d_h + 1)$ with $w = 1 + d_h$ (the forward's width), else **exact**. The level
+$r (n_I + n_J) w < n_I n_J (w + 3(d_h + 2))$, else **exact**: w is the number of product columns of the
+head's three passes (forward $1 + d_h$, backward $d + d_h d$ and $d_h + d + d_h d$), and a dense tile recomputes its
+logits and exp in each pass. The level
 (number of clusters) is the one of smallest modelled cost, a Python overhead per pair included, searched upwards
 from one cluster until the cost rose at two consecutive levels (k-means per level is the search's main cost).
 
@@ -40,6 +42,7 @@ MAX_LEVEL = 8  # at most 256 clusters per side (65536 pairs; the per-pair Python
 KMEANS_ITERS = 4  # Lloyd iterations after the tree initialisation
 CAUSAL_BLOCKS = 16  # causal: at most this many time blocks (the dense diagonal costs about n^2 / blocks)
 CAUSAL_MIN_TOKENS = 256  # causal: fewest tokens per time block
+PASSES = 3  # products per head: the forward's f [1 | h], the backward's f Y and f^T Z
 PAIR_OVERHEAD = 20_000  # modelled multiply-adds per pair and pass for the Python bookkeeping (a few microseconds)
 
 
@@ -155,17 +158,18 @@ def _cert_or_none(R: float, eps: float, kind: str) -> PolyCert | None:
         return None
 
 
-def plan_pairs(qs: Side, ks: Side, beta: float, eps: float, kind: str, causal: bool = False) -> PairPlan:
+def plan_pairs(qs: Side, ks: Side, beta: float, eps: float, kind: str, causal: bool = False,
+               width: int | None = None) -> PairPlan:  # fmt: skip
     """Polynomial or exact per pair by the cost rule of the module docstring; one certificate per grid point of R."""
     d_h = qs.C.shape[1]
-    w = 1 + d_h
+    w = width or (1 + d_h) + 2 * (d_h + d_h * d_h) + d_h  # columns of the three passes (module docstring)
     R = pair_ranges(qs, ks, beta)
     nI, nJ = qs.sizes[:, None], ks.sizes[None, :]  # (P_Q, 1), (1, P_K)
     allowed = ks.block[None, :] <= qs.block[:, None]  # (P_Q, P_K)
     diag = (ks.block[None, :] == qs.block[:, None]) & causal
-    exact_cost = (nI * nJ * (w + d_h + 1)).astype(float)  # (P_Q, P_K)
+    exact_cost = (nI * nJ * (w + PASSES * (d_h + 2))).astype(float)  # (P_Q, P_K)  logits and exp once per pass
     Rg = _grid(R)  # (P_Q, P_K) R rounded up to the grid of fastpath.poly
-    thr = float((exact_cost / ((nI + nJ) * (w + 1))).max())  # no rank at or above this beats any dense block
+    thr = float((exact_cost / ((nI + nJ) * w)).max())  # no rank at or above this beats any dense block
     rank_g, certs_g = np.zeros(Rg.shape, dtype=np.int64), {}
     for v in np.unique(Rg):  # one certificate per grid point; an optimistic degree first rules out hopeless ranges
         cert = None
@@ -174,14 +178,14 @@ def plan_pairs(qs: Side, ks: Side, beta: float, eps: float, kind: str, causal: b
         if cert is not None:
             certs_g[float(v)] = cert
             rank_g[Rg == v] = rank_of(d_h, cert.degree)
-    win = (rank_g > 0) & (rank_g * (nI + nJ) * (w + 1) < exact_cost) & allowed & ~diag
+    win = (rank_g > 0) & (rank_g * (nI + nJ) * w < exact_cost) & allowed & ~diag
     rank = np.where(win, rank_g, 0)
     certs = {(int(I), int(J)): certs_g[float(Rg[I, J])] for I, J in zip(*np.nonzero(win), strict=True)}
     poly = rank > 0
     feat = sum(int(rank[I].max()) * n for I, n in enumerate(qs.sizes)) + sum(
         int(rank[:, J].max()) * n for J, n in enumerate(ks.sizes)
     )
-    cost = np.where(poly, rank * (nI + nJ) * (w + 1), exact_cost)
+    cost = np.where(poly, rank * (nI + nJ) * w, exact_cost)
     cost = float(np.where(allowed, cost, 0).sum()) + feat + PAIR_OVERHEAD * int(allowed.sum())
     return PairPlan(R, allowed, diag, poly, rank, certs, cost)
 
@@ -198,7 +202,8 @@ def _sides(Z: np.ndarray, lev: int, tblocks: list[np.ndarray], work: Work) -> Si
 
 
 def choose_level(q: np.ndarray, k: np.ndarray, beta: float, eps: float, kind: str, work: Work,
-                 level: int | None = None, causal: bool = False) -> tuple[Side, Side, PairPlan]:  # fmt: skip
+                 level: int | None = None, causal: bool = False,
+                 width: int | None = None) -> tuple[Side, Side, PairPlan]:  # fmt: skip
     """Clusters of q and k at the level of smallest modelled cost (or the given ``level``), and their plan.
 
     Causal: the sequence is cut into :data:`CAUSAL_BLOCKS` (at most; >= :data:`CAUSAL_MIN_TOKENS` tokens each)
@@ -214,7 +219,7 @@ def choose_level(q: np.ndarray, k: np.ndarray, beta: float, eps: float, kind: st
     best, worse = None, 0
     for lev in [level] if level is not None else range(top + 1):  # upwards until the cost rose twice in a row
         qs, ks = _sides(q, lev, tblocks, work), _sides(k, lev, tblocks, work)
-        plan = plan_pairs(qs, ks, beta, eps, kind, causal)
+        plan = plan_pairs(qs, ks, beta, eps, kind, causal, width)
         worse = 0 if best is None or plan.cost < best[2].cost else worse + 1
         if worse == 0:
             best = (qs, ks, plan)

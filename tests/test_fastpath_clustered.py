@@ -37,12 +37,15 @@ def _inputs(dist: str, n: int, d: int, seed: int, scale: float = 1.0):
 
 @pytest.fixture
 def level(monkeypatch):
-    """Force the number of clusters (2^level per side) instead of the cost model's choice."""
+    """Force the number of clusters (2^level per side) instead of the cost model's choice; the operator is kept even
+    where the dense head is modelled cheaper (small n), unless ``fallback``."""
 
-    def force(lev):
+    def force(lev, fallback=False):
+        if not fallback:
+            monkeypatch.setattr(cl, "DENSE_FALLBACK_MAX", 0)
         orig = cl.choose_level
-        monkeypatch.setattr(cl, "choose_level", lambda q, k, beta, eps, kind, work, level=None, causal=False: orig(
-            q, k, beta, eps, kind, work, lev, causal))  # fmt: skip
+        monkeypatch.setattr(cl, "choose_level", lambda q, k, beta, eps, kind, work, level=None, causal=False,
+                            width=None: orig(q, k, beta, eps, kind, work, lev, causal, width))  # fmt: skip
 
     return force
 
@@ -80,9 +83,9 @@ def test_the_clustered_kernel_is_within_its_entrywise_relative_certificate(dist,
     assert st.op.row_eps.max() <= eps * (1 + 1e-6)  # the target plus the exponent rounding (< 1e-12 here)
 
 
-def test_without_a_polynomial_pair_the_dense_head_is_used(level):
+def test_where_the_dense_head_is_modelled_cheaper_it_is_used(level):
     X, W = _inputs("authors", 256, 4, 0)
-    level(2)
+    level(2, fallback=True)
     st = head_forward(X, *W, 0.25, eps=EPS, kind="chebyshev", causal=False, budget=2**31, method="clustered")
     assert st.method == "exact" and st.dense is not None
 
@@ -165,8 +168,8 @@ def force_poly(monkeypatch):
 
     orig = ct.plan_pairs
 
-    def plan(qs, ks, beta, eps, kind, causal=False):
-        p = orig(qs, ks, beta, eps, kind, causal)
+    def plan(qs, ks, beta, eps, kind, causal=False, width=None):
+        p = orig(qs, ks, beta, eps, kind, causal, width)
         for I, J in zip(*np.nonzero(p.allowed & ~p.diag), strict=True):
             p.certs[int(I), int(J)] = c = certified_poly(float(p.R[I, J]), eps, kind)
             p.rank[I, J] = rank_of(qs.C.shape[1], c.degree)
@@ -175,6 +178,7 @@ def force_poly(monkeypatch):
 
     monkeypatch.setattr(ct, "plan_pairs", plan)
     monkeypatch.setattr(ct, "CAUSAL_MIN_TOKENS", 4)
+    monkeypatch.setattr(cl, "DENSE_FALLBACK_MAX", 0)
 
 
 @pytest.mark.paper("Theorem 4.2")
