@@ -19,7 +19,10 @@ polynomial; its memory-budget refusal is recorded), and the exact gradient ``ref
 * clustered only: ``clusters`` (per side), ``poly_pairs`` (fraction of pairs on a polynomial), ``max_rank``; or
   ``fallback`` when no pair is on a polynomial (the head then runs the dense kernel, ``method="exact"``).
 
-Usage: ``python benchmarks/clustered_bench.py [--sizes 12,14] [--dims 4,8] [--out FILE.jsonl]``.
+* ``kind: model`` rows (``--model-sizes 14,16``, authors' inputs, d = 4): the level search's cost model at every
+  level, as a ratio to all-dense tiles (counted multiply-adds of the model, nothing run).
+
+Usage: ``python benchmarks/clustered_bench.py [--sizes 12,14] [--dims 4,8] [--model-sizes 14,16] [--out FILE]``.
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fastpath  # noqa: E402
+from fastpath.cluster_tree import MAX_LEVEL, choose_level  # noqa: E402
 from fastpath.features import rank_of  # noqa: E402
 from fastpath.lowrank import MEMORY_BUDGET, check_budget, logit_range  # noqa: E402
 from fastpath.poly import certified_poly  # noqa: E402
+from fastpath.work import Work  # noqa: E402
 from reference.blocked import layer_gradient_blocked  # noqa: E402
 from reference.model import Layer  # noqa: E402
 
@@ -114,6 +119,22 @@ def _commit() -> str:
         return "unknown"
 
 
+def model_rows(dist: str, d: int, n: int) -> list[dict]:
+    """The cost model of :mod:`fastpath.cluster_tree` at every level (counted, nothing timed): its ratio to the
+    all-dense tiles n^2 (w + 3(d_h + 2)), w the product columns of the forward and the backward."""
+    X, W, _ = problem(dist, n, d)
+    q, k = X @ W[0], X @ W[1]
+    w = (1 + d) + (d + d * d) + (d + d + d * d)
+    dense = n * n * (w + 3 * (d + 2))
+    rows = []
+    for lev in range(MAX_LEVEL + 1):
+        qs, _, pl = choose_level(q, k, 1.0 / d, EPS, "chebyshev", Work(), level=lev, width=w)
+        rows.append({"kind": "model", "inputs": dist, "d": d, "n": n, "level": lev, "clusters": len(qs.idx),
+                     "poly_pairs": round(float(pl.poly.mean()), 4), "max_rank": int(pl.rank.max()),
+                     "cost_ratio": round(pl.cost / dense, 4)})  # fmt: skip
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="12,14")
@@ -122,6 +143,7 @@ def main() -> None:
     ap.add_argument("--methods", default="clustered,lowrank")
     ap.add_argument("--out", default=None)
     ap.add_argument("--max-rank", type=int, default=20000)
+    ap.add_argument("--model-sizes", default="", help="log2 n for the cost-model rows (authors inputs, d = 4)")
     a = ap.parse_args()
     out = open(a.out, "a") if a.out else None  # noqa: SIM115
     cfg = {
@@ -134,9 +156,14 @@ def main() -> None:
     print(json.dumps(cfg), flush=True)
     if out:
         out.write(json.dumps(cfg) + "\n")
-    for dist in a.dists.split(","):
+    for lg in (int(x) for x in a.model_sizes.split(",") if x):
+        for r in model_rows("authors", 4, 2**lg):
+            print(json.dumps(r), flush=True)
+            if out:
+                out.write(json.dumps(r) + "\n")
+    for dist in (x for x in a.dists.split(",") if x):
         for d in (int(x) for x in a.dims.split(",")):
-            for lg in (int(x) for x in a.sizes.split(",")):
+            for lg in (int(x) for x in a.sizes.split(",") if x):
                 n = 2**lg
                 X, W, G = problem(dist, n, d)
                 t0 = time.perf_counter()
