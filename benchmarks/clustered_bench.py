@@ -94,7 +94,7 @@ def run_fast(method: str, X, W, G, exact, max_rank: int) -> dict:
                            and (np.abs(g.dX - dX) <= g.bound.dX).all())}  # fmt: skip
     st = tr.caches[0].heads[0]
     if method == "clustered" and st.method == "exact":
-        rec.update(fallback="exact: no cluster pair beats its dense block", R_global=st.R)
+        rec.update(fallback="exact: the dense head is modelled cheaper", R_global=st.R)
     elif method == "clustered":
         rec.update(clusters=[len(st.op.qs.idx), len(st.op.ks.idx)], poly_pairs=float(st.op.plan.poly.mean()),
                    max_rank=int(st.op.plan.rank.max()), R_global=st.R)  # fmt: skip

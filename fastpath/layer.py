@@ -147,7 +147,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
                                     budget=budget, degree=degree, exact_forward=exact_forward)  # fmt: skip
         if st is not None:
             return st
-        method = "exact"  # no cluster pair beats its dense block: the dense head below
+        method = "exact"  # the dense head is modelled cheaper than the clustered plan: it runs below
     if choose_method(method, R, eps, d_h, n, degree) == "exact":
         dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
         cert = exact_kernel_cert(X, W_Q, W_K, beta, R, eps)
