@@ -37,6 +37,8 @@ def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: b
     if dense or st.method == "exact":
         f = st.dense.f  # (n, n)
         return mm(work, f, Y), mm(work, f.T, Z)
+    if st.method == "clustered":  # fastpath.clustered: the cluster-pair operator, same normaliser
+        return st.op.products(Y, Z, work)
     c, a, D = st.block, st.a, st.D
     F = Feats(st, work)
     FY, FZ = np.empty_like(Y), np.empty_like(Z)

@@ -120,6 +120,8 @@ def rounding_rel(st: HeadState, n: int, d: int) -> tuple[float, float]:
         kappa = math.inf
     elif st.cert.kind == "exact":  # a positive dense kernel: no cancellation in its products
         kappa = 1 / (1 - eps)
+    elif st.cert.kind == "clustered":  # fastpath.clustered: the largest kappa of its polynomial pairs
+        kappa = st.op.kappa / (1 - eps)
     else:
         # P_abs at the Cauchy-Schwarz scale of the polynomial's inputs, which bounds sum_alpha |Phi_alpha||Psi_alpha|
         # even where R (fastpath.ranges) is tighter than it; e^R from the logits themselves (issue 14)

@@ -130,6 +130,8 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
             e_diag = 2 * gamma(d_h + 4) * (1 + st.R_cs)  # first block use nothing else (their support is in it)
             e_diag += st.centre_err * (1 + e_diag)
             eps = np.where(np.arange(n) < st.block, e_diag, eps + e_diag)  # (n,)
+        if st.method == "clustered":  # fastpath.clustered: per row, the largest error of its cluster pairs
+            eps = st.op.row_eps  # (n,)
         _, rr = rounding_rel(st, n, d)
     with np.errstate(over="ignore", invalid="ignore"):
         e2s = np.exp(np.minimum(2 * sigma, 709.0))

@@ -52,7 +52,7 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
     r, c, a, beta, D = st.rank, st.block, st.a, st.beta, st.D
     K = (G * st.s).sum(axis=1)  # (n,)  K~ = (G . s~) 1  (Def. D.16 with the fast s)
     work.add(n * d_h)
-    F = Feats(st, work)
+    F = None if st.method == "clustered" else Feats(st, work)
     wV, wU = d + d_h * d, d_h + d + d_h * d
 
     def HV(t0, t1):  # (c, d + d_h d)  [X | h ./ X]
@@ -63,7 +63,7 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
         work.add((t1 - t0) * d)
         return np.concatenate([G[t0:t1], K[t0:t1, None] * Xb, _kron(G[t0:t1], Xb, work)], axis=1)
 
-    if not st.causal:
+    if not st.causal and st.method != "clustered":
         SV, SU = np.zeros((r, wV)), np.zeros((r, wU))
         for t0, t1 in blocks(n, c):  # pass 1: V-side and U-side left products, one feature build per block
             Fq, Fk = F.both(t0, t1)
@@ -92,6 +92,8 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
             T["D8"][t0:t1] = RV[:, :d]
             T["D7"][t0:t1] = beta * _contract(st.h[t0:t1], RV[:, d : d + d_h * d], d, work)
             T["D6"][t0:t1] = -beta * RV[:, d + d_h * d :]
+    elif st.method == "clustered":  # the same two products with fastpath.clustered's operator
+        Y, Z = st.op.products(HV(0, n), HU(0, n), work)  # (n, wV), (n, wU)
     else:
         Y, Z = np.empty((n, wV)), np.empty((n, wU))
         state = np.zeros((r, wV))
@@ -108,6 +110,7 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
             Fq, Fk = F.both(t0, t1)
             Z[t0:t1] = right(work, Fk, a[:, None] * state) + mm(work, fb.T, Hb)
             state += mm(work, Fq, Hb / D[t0:t1, None])
+    if st.causal or st.method == "clustered":
         fX = Y[:, :d]  # (n, d)
         p1X = _contract(G, Y[:, d:], d, work)  # (n, d)  (f . G h^T) X      Lemma I.8 Part 2, corrected
         fTG, fTKX = Z[:, :d_h], Z[:, d_h : d_h + d]  # (n, d_h), (n, d)

@@ -63,7 +63,7 @@ from reference import attention as ref_attention
 from reference.attention import TERM_NAMES, head_blocks
 
 CAUSAL_BLOCK = 256  # tokens per diagonal block on the causal path (c^2 d_h work per block)
-METHODS = ("auto", "lowrank", "exact")
+METHODS = ("auto", "lowrank", "exact", "clustered")
 
 
 def _dense_head(X, W_Q, W_K, W_V, beta: float, causal: bool, work: Work) -> ref_attention.HeadCache:
@@ -123,6 +123,14 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
             f"X: the logits beta q.k overflow float64 (logit range R = {R}); expected inputs or weights small enough "
             "that |beta q_i . k_j| is finite (scale X or the weights down)"
         )
+    if method == "clustered":  # issue 14 item 3: fastpath.clustered (cluster-pair re-centring)
+        from fastpath.clustered import head_forward_clustered
+
+        st = head_forward_clustered(X, W_Q, W_K, W_V, beta, q, k, h, R, work, eps=eps, kind=kind, causal=causal,
+                                    budget=budget, degree=degree, exact_forward=exact_forward)  # fmt: skip
+        if st is not None:
+            return st
+        method = "exact"  # the dense head is modelled cheaper than the clustered plan: it runs below
     cen = None if method == "exact" else _centring(q, k, beta, R, recentre)
     if cen is not None:
         work.add(2 * n * d_h + n * d_h)  # q - a, k - c; beta k.a (the exp of n key factors is not a madd)
