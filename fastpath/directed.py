@@ -15,6 +15,9 @@ Shape legend: n rows, d columns.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 from fastpath.lowrank import U_ROUND
@@ -81,4 +84,20 @@ def prod_up(*xs: float) -> float:
     return out
 
 
-__all__ = ["TINY", "absmatmul_up", "down", "gam", "matmul_encl", "norms_up", "prod_up", "rel", "sum_up", "up"]
+def overflow_safe(fn):
+    """Run a bound with float64 overflow silent, and turn a NaN (inf - inf after an overflow) into +inf: an
+    overflowing bound is vacuous, never NaN."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            out = fn(*args, **kwargs)
+        if isinstance(out, np.ndarray):
+            return np.where(np.isnan(out), np.inf, out)
+        return math.inf if out != out else out
+
+    return wrapper
+
+
+__all__ = ["TINY", "absmatmul_up", "down", "gam", "matmul_encl", "norms_up", "overflow_safe", "prod_up", "rel",
+           "sum_up", "up"]  # fmt: skip

@@ -11,10 +11,8 @@ upper bound of the *exact* real value for the float64 entries given, and never c
   $|\beta| \max(\max q\cdot k, -\min q\cdot k)$, O(n d). At most $\sum_t \max_i|q_{it}| \max_j |k_{jt}|$.
 * **rotated box** (:func:`rotated_bound`): the same in a basis O (eigenvectors of $Q^\top Q$, $K^\top K$, their
   normalised sum, or of the symmetric part of $Q^\top K$), O(n d^2). With $E = O O^\top - I$ (O is orthonormal only
-  up to rounding) $q \cdot k = (qO)\cdot(kO) - q E k^\top$, so
-  $|q\cdot k| \le \mathrm{box}(\widehat{qO} \pm \delta_q, \widehat{kO} \pm \delta_k) + \|q\| \|k\| \|E\|_F$, where
-  $|\widehat{qO} - qO| \le \gamma_d |q||O| =: \delta_q$ entrywise (any summation order) and $|E| \le
-  (1 + 2u)|\widehat{OO^\top} - I| + \gamma_d |O||O|^\top$ entrywise (:func:`orthogonality_defect`).
+  up to rounding) $q \cdot k = (qO)\cdot(kO) - q E k^\top$, so :func:`rotated_bound` adds
+  $\|q\| \|k\| \|E\|_F$ (:func:`orthogonality_defect`) and widens the boxes by the rounding of $qO$ (:func:`_rotate`).
 * **ball clusters** (:func:`cluster_bound`): queries and keys split by medians along principal axes (a tree of depth
   ``levels``, deterministic); a cluster has centre $c$ (a float vector) and radius
   $\rho \ge \max \|x - c\|$, and for $q = c_I + u$, $k = c_J + v$:
@@ -29,10 +27,9 @@ upper bound of the *exact* real value for the float64 entries given, and never c
 
 :func:`logit_bound` returns the least of them.
 
-**Rounding.** Every quantity is evaluated upwards with :mod:`fastpath.directed` (each float64 operation moved one
-float towards $+\infty$, sums and products inflated by $\gamma_m \le 2mu$ and $m\,2^{-1074}$ for underflow), so each
-bound is an upper bound of the exact real maximum for the float64 entries given; the derivation of each term is in
-the function's docstring.
+**Rounding.** Every quantity is evaluated upwards with :mod:`fastpath.directed` (each float64 result moved one float
+towards $+\infty$, sums and products inflated by $\gamma_m \le 2mu$ and $m\,2^{-1074}$ for underflow): each bound
+is an upper bound of the exact maximum for the float64 entries given (derivations in the functions' docstrings).
 
 Re-centring (issue 14 item 2): :mod:`fastpath.recentre` (``centres``, ``recentred_range``, ``key_spread``,
 re-exported here).
@@ -42,33 +39,17 @@ Shape legend: n, m tokens (queries, keys), d head width (d_h), C clusters, B blo
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
-from fastpath.directed import TINY, down, gam, matmul_encl, norms_up, prod_up, rel, sum_up, up
+from fastpath.directed import TINY, down, gam, matmul_encl, norms_up, overflow_safe, prod_up, rel, sum_up, up
 
 LEVELS = 4  # cluster tree depth: 2^4 = 16 clusters a side
 MIN_LEAF = 8  # a cluster is not split below this many tokens
 
 
 # -- the bounds -------------------------------------------------------------------------------------------------
-
-
-def _overflow_safe(fn):
-    """Run a bound with float64 overflow silent, and turn a NaN (inf - inf after an overflow) into +inf: an
-    overflowing bound is vacuous, never NaN."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            out = fn(*args, **kwargs)
-        if isinstance(out, np.ndarray):
-            return np.where(np.isnan(out), np.inf, out)
-        return math.inf if out != out else out
-
-    return wrapper
 
 
 def _check(q, k, beta) -> tuple[np.ndarray, np.ndarray, float]:
@@ -90,7 +71,7 @@ def _check(q, k, beta) -> tuple[np.ndarray, np.ndarray, float]:
     return q, k, abs(float(beta))
 
 
-@_overflow_safe
+@overflow_safe
 def cs_bound(q: np.ndarray, k: np.ndarray, beta: float) -> float:
     r"""Cauchy-Schwarz: $|\beta| \max_i \|q_i\| \max_j \|k_j\|$, evaluated upwards. q (n, d), k (m, d)."""
     q, k, b = _check(q, k, beta)
@@ -112,7 +93,7 @@ def _box_max(lq, hq, lk, hk) -> np.ndarray:
     return np.maximum(up(up(hi.sum(axis=-1)) + err_hi), up(up(-lo.sum(axis=-1)) + err_lo))  # (...)
 
 
-@_overflow_safe
+@overflow_safe
 def box_bound(q: np.ndarray, k: np.ndarray, beta: float) -> float:
     r"""Exact-box bound: $|\beta| \max(\sum_t \max_{corners}, -\sum_t \min_{corners})$ (module docstring), O(n d)."""
     q, k, b = _check(q, k, beta)
@@ -154,7 +135,7 @@ def orthogonality_defect(O: np.ndarray) -> float:
     return float(up(np.sqrt(sum_up(up(Eb * Eb)))))
 
 
-@_overflow_safe
+@overflow_safe
 def rotated_bound(q: np.ndarray, k: np.ndarray, beta: float, O: np.ndarray | None = None) -> float:
     r"""Exact box in the basis O (default: the best of :func:`bases`), plus the defect term (module docstring)."""
     q, k, b = _check(q, k, beta)
@@ -280,7 +261,7 @@ def _best_rotation(q: np.ndarray, k: np.ndarray) -> tuple[float, np.ndarray]:
     return min(((rotated_bound(q, k, 1.0, O), i, O) for i, O in enumerate(bases(q, k))), key=lambda x: x[:2])[::2]
 
 
-@_overflow_safe
+@overflow_safe
 def block_bounds(q, k, beta, q_blocks, k_blocks) -> np.ndarray:
     r"""Rigorous bounds of $\max_{i \in I, j \in J} |\beta q_i \cdot k_j|$ for every pair of token blocks (I, J).
 
@@ -294,7 +275,7 @@ def block_bounds(q, k, beta, q_blocks, k_blocks) -> np.ndarray:
     return _pair_bounds(q, k, b, lq, lk, best_basis(q, k))
 
 
-@_overflow_safe
+@overflow_safe
 def cluster_bound(q, k, beta, levels: int = LEVELS, O: np.ndarray | None = None, tail: bool = True) -> float:
     """Ball-cluster bound: the largest per-pair bound over the clusters of :func:`tree_labels` (module docstring);
     boxes in the basis O (default :func:`best_basis`); ``tail=False`` leaves out the per-pair norm tail (to report
@@ -306,7 +287,7 @@ def cluster_bound(q, k, beta, levels: int = LEVELS, O: np.ndarray | None = None,
     return float(_pair_bounds(q[oq], k[ok], b, lq[oq], lk[ok], O, tail).max())
 
 
-@_overflow_safe
+@overflow_safe
 def tail_bound(q, k, beta, budget: int | None = None) -> float:
     """:func:`_tail` without its convergence flag."""
     return _tail(q, k, beta, budget)[0]
@@ -380,7 +361,7 @@ def all_bounds(q, k, beta) -> dict[str, float]:
             "cluster": cluster_bound(q, k, beta, tail=False), "tail": tail_bound(q, k, beta)}  # fmt: skip
 
 
-@_overflow_safe
+@overflow_safe
 def logit_bound(q, k, beta) -> float:
     r"""Rigorous upper bound of $\max_{ij} |\beta q_i \cdot k_j|$: the least of :func:`cs_bound`,
     :func:`box_bound`, :func:`tail_bound`, and, unless the tail bound converged (it is then the exact maximum plus

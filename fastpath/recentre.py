@@ -20,13 +20,13 @@ import math
 
 import numpy as np
 
-from fastpath.directed import down, gam, matmul_encl, up
-from fastpath.ranges import _check, _overflow_safe, abs_logit_bound, box_bound, cs_bound, logit_bound, tail_bound
+from fastpath.directed import down, gam, matmul_encl, overflow_safe, up
+from fastpath.ranges import _check, abs_logit_bound, box_bound, cs_bound, logit_bound, tail_bound
 
 SPREAD_MAX = 64 * math.log(2)  # largest key-weight spread centres() accepts (see key_spread)
 
 
-@_overflow_safe
+@overflow_safe
 def key_spread(k, beta, a) -> float:
     r"""Upper bound of $\max_j \beta a\cdot k_j - \min_j \beta a \cdot k_j$: the log-range of the key weights.
 
@@ -47,7 +47,7 @@ def key_spread(k, beta, a) -> float:
     return float(up(abs(float(beta)) * float(up(hi - lo))))
 
 
-@_overflow_safe
+@overflow_safe
 def recentred_range(q, k, beta, a, c, absolute: bool = False) -> float:
     r"""Rigorous bound of $\max_{ij} |\beta (q_i - a)\cdot(k_j - c)|$, for the exact differences *and* for the
     float64 ones $\widehat{q - a}$, $\widehat{k - c}$ the fast path evaluates; with ``absolute``, of
