@@ -68,6 +68,7 @@ class HeadState:
     s: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (n, d_h) output f~ h
     SV: np.ndarray | None = None  # unused since issue 14 (the backward forms V_1^T [X | h ./ X] itself)
     centring: Recentring | None = None  # exact re-centring (fastpath.centring); None: the polynomial sees q, k
+    R_signed: float | None = None  # bound of the signed |beta q_i . k_j| (fastpath.ranges.logit_bound), <= R
     cache_bytes: int = FEATURE_CACHE_BYTES  # feature blocks kept within one call up to this many bytes (Feats)
 
     @property
@@ -97,7 +98,9 @@ class HeadState:
     @property
     def R_poly(self) -> float:
         """The range the polynomial is certified on: the centred range when re-centred, else R."""
-        return self.R if self.centring is None else self.centring.R
+        if self.centring is not None:
+            return self.centring.R
+        return self.R if self.R_signed is None else self.R_signed
 
     @property
     def R_cs(self) -> float:

@@ -57,7 +57,7 @@ from fastpath.lowrank import (
     precheck_budget,
 )
 from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
-from fastpath.ranges import cs_bound
+from fastpath.ranges import cs_bound, logit_bound
 from fastpath.work import Work, mm
 from reference import attention as ref_attention
 from reference.attention import TERM_NAMES, head_blocks
@@ -131,10 +131,13 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
         if st is not None:
             return st
         method = "exact"  # the dense head is modelled cheaper than the clustered plan: it runs below
-    cen = None if method == "exact" else _centring(q, k, beta, R, recentre)
+    # R bounds beta |q_i|.|k_j| (absolute values entrywise): every logit and the rounding scale; the polynomial only
+    # has to cover the signed logits, whose certified bound (fastpath.ranges.logit_bound) may be smaller
+    Rs = R if method == "exact" else min(R, logit_bound(q, k, beta))
+    cen = None if method == "exact" else _centring(q, k, beta, Rs, recentre)
     if cen is not None:
         work.add(2 * n * d_h + n * d_h)  # q - a, k - c; beta k.a (the exp of n key factors is not a madd)
-    Rp = R if cen is None else cen.R  # the range the polynomial must cover
+    Rp = Rs if cen is None else cen.R  # the range the polynomial must cover
     if choose_method(method, Rp, eps, d_h, n, degree) == "exact":
         dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
         cert = exact_kernel_cert(X, W_Q, W_K, beta, R, eps)
@@ -152,7 +155,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     plan = monomial_plan(d_h, cert.degree)
     c = block or (min(CAUSAL_BLOCK, block_size(r, n)) if causal else block_size(r, n))
     st = HeadState(W_Q, W_K, W_V, W_Q @ W_K.T, beta, causal, q, k, h, R, cert, plan,
-                   feature_scale(plan, cert.coeffs, beta), c, centring=cen)  # fmt: skip
+                   feature_scale(plan, cert.coeffs, beta), c, centring=cen, R_signed=Rs)  # fmt: skip
     work.add(d * d_h * d)  # W = W_Q W_K^T
     w = 1 + d_h
     Y = np.empty((n, w))
