@@ -59,6 +59,16 @@ def central_differences(fun, A: np.ndarray, eta) -> np.ndarray:
 _central = central_differences  # the former private name
 
 
+def directional_difference(fun, A: np.ndarray, t: np.ndarray, eta):
+    r"""$(F(A + \eta t) - F(A - \eta t)) / 2\eta$ for a scalar ``fun``: :func:`central_differences` of
+    $s \mapsto F(A + s t)$ at $s = 0$ (one coordinate), so the difference has one home.
+
+    ``A`` and ``t`` of one shape (mpf arrays for an mpmath ``fun``); ``eta`` as in :func:`central_differences`.
+    """
+    s0 = np.array([eta - eta], dtype=object)  # (1,): an exact zero of eta's type
+    return central_differences(lambda s: fun(A + s[0] * t), s0, eta)[0]
+
+
 def fd_gradients(X, layers, loss, *, beta=None, causal=False, heads=1, residual=False,
                  activation="identity", dps=50, with_dT=True) -> FDGrads:  # fmt: skip
     """Central-difference gradients of ``loss`` w.r.t. X, every T_i and every layer's weights (incl. merged W)."""
@@ -138,7 +148,7 @@ def fd_directional(X, layers, loss, *, seed=0, beta=None, causal=False, heads=1,
     def deriv(name, base, build):
         t = rng.uniform(-1, 1, base.shape)
         tm = bk.asarray(t)
-        out[name] = (t, (build(base + eta * tm) - build(base - eta * tm)) / (2 * eta))
+        out[name] = (t, directional_difference(build, base, tm, eta))
 
     deriv("X", Xm, lambda A: L_of(A, Ls))
     for i, M in enumerate(Ls):
