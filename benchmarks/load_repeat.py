@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -29,37 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _burn(stop) -> None:  # pragma: no cover - runs in a child process
-    x = 0
-    while not stop.is_set():
-        for _ in range(100_000):
-            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-
-
-class Burner:
-    """``k`` busy-loop processes (a context manager): every core busy while the block runs."""
-
-    def __init__(self, k: int) -> None:
-        if k < 1:
-            raise ValueError(f"burners: expected at least 1 process, got {k}")
-        self.k = k
-        self.stop = multiprocessing.Event()
-        self.procs: list[multiprocessing.Process] = []
-
-    def __enter__(self) -> Burner:
-        self.procs = [multiprocessing.Process(target=_burn, args=(self.stop,), daemon=True) for _ in range(self.k)]
-        for p in self.procs:
-            p.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for p in self.procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
-                p.join()
+from proofs_check.load import Burner  # the one burner (re-exported: tests use load_repeat.Burner)
 
 
 def verdicts(doc: dict) -> dict[str, dict]:

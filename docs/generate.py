@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proofs_check.registry import CheckInfo
+
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 GEN = DOCS / "_generated"
@@ -81,16 +83,10 @@ def _json_block(data: Any, width: int = 400) -> str:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One registry entry and, when the report has it, its record."""
+class Entry(CheckInfo):
+    """One registry entry (the fields of :class:`proofs_check.registry.CheckInfo`) and, when the report has it, its
+    record."""
 
-    id: str
-    label: str
-    name: str
-    kind: str
-    expected: str
-    spec: tuple[int, ...]
-    uses: tuple[str, ...]
     module: str
     record: dict[str, Any] | None
 

@@ -111,17 +111,23 @@ def working_set_bytes(rank: int, d: int, d_h: int, block: int = MIN_BLOCK) -> in
     return 8 * rank * (2 * block + 4 * width)
 
 
+def _refuse_budget(range_: str, eps: float, g: int, d_h: int, r: int, need: int, budget: int, rel: str) -> ValueError:
+    """The one refusal message of :func:`check_budget` and :func:`precheck_budget` (``rel``: "=" or ">=")."""
+    opt = " (optimistic estimate)" if rel == ">=" else ""
+    need_rel = " >=" if rel == ">=" else ""
+    return ValueError(
+        f"eps: infeasible rank for the memory budget: logit range R = {range_}, eps = {eps:g}, "
+        f"degree {rel} {g}{opt}, rank {rel} C({d_h}+{g}, {g}) = {r}, needs{need_rel} {need} bytes "
+        f"> memory_budget = {budget} bytes; expected a larger eps, smaller weights or a larger memory_budget"
+    )
+
+
 def check_budget(R: float, eps: float, cert: PolyCert, d: int, d_h: int, budget: int) -> int:
     """Refuse (ValueError) when the rank for ``eps`` on this range exceeds the memory budget; return the rank."""
     r = rank_of(d_h, cert.degree)
     need = working_set_bytes(r, d, d_h)
     if need > budget:
-        raise ValueError(
-            f"eps: infeasible rank for the memory budget: logit range R = {R:.6g} (certified on {cert.R:.6g}), "
-            f"eps = {cert.eps:g}, degree = {cert.degree}, rank = C({d_h}+{cert.degree}, {cert.degree}) = {r}, "
-            f"needs {need} bytes > memory_budget = {budget} bytes; expected a larger eps, smaller weights "
-            f"or a larger memory_budget"
-        )
+        raise _refuse_budget(f"{R:.6g} (certified on {cert.R:.6g})", cert.eps, cert.degree, d_h, r, need, budget, "=")
     return r
 
 
@@ -131,11 +137,7 @@ def precheck_budget(R: float, eps: float, d: int, d_h: int, budget: int) -> None
     r = rank_of(d_h, g)
     need = working_set_bytes(r, d, d_h)
     if need > budget:
-        raise ValueError(
-            f"eps: infeasible rank for the memory budget: logit range R = {R:.6g}, eps = {eps:g}, "
-            f"degree >= {g} (optimistic estimate), rank >= C({d_h}+{g}, {g}) = {r}, needs >= {need} bytes "
-            f"> memory_budget = {budget} bytes; expected a larger eps, smaller weights or a larger memory_budget"
-        )
+        raise _refuse_budget(f"{R:.6g}", eps, g, d_h, r, need, budget, ">=")
 
 
 def block_size(rank: int, n: int, target_bytes: int = 3 * 2**19) -> int:

@@ -134,6 +134,12 @@ def chebyshev_coeffs(g: int, R: float, shift: float = 0.0) -> np.ndarray:
     return np.array([float(c) for c in _taylor_shift([mono[j] / Rm**j for j in range(N)], -mp.mpf(shift))])
 
 
+def exact_taylor_coeffs(g: int, mp) -> list:
+    r"""$c_j = 1/j!$, j = 0..g, as mpf numbers of the caller's private context ``mp`` (exact to its precision; never
+    the global ``mpmath.mp``): the Taylor coefficients before any rounding to float64. Length g+1."""
+    return [1 / mp.factorial(j) for j in range(g + 1)]
+
+
 def _taylor_shift(c: list, m) -> list:
     r"""$b_j = P^{(j)}(m)/j!$ for $P(x) = \sum_j c_j x^j$ (so $P(x) = \sum_j b_j (x - m)^j$): synthetic division."""
     b, g = list(c), len(c) - 1
@@ -176,17 +182,6 @@ def taylor_rel_bound(Rbar: float, g: int) -> float:
     return _up(R ** (g + 1) * mp.exp(R) / mp.factorial(g + 1) * (1 + _slack(mp)))
 
 
-def _log_degree_search(x: float, log_target: float, g_max: int) -> int:
-    """Smallest g <= g_max with (g+1) ln x - ln (g+1)! <= log_target (in logarithms: no overflow); g_max + 1 if none."""
-    if x <= 0:
-        return 0
-    lx = math.log(x)
-    g = 0
-    while g <= g_max and (g + 1) * lx - math.lgamma(g + 2) > log_target:
-        g += 1
-    return g
-
-
 def min_taylor_degree(Rbar: float, eps: float, g_max: int = 400) -> int:
     r"""Smallest g with :func:`taylor_rel_bound` $(\bar R, g) \le \varepsilon$ (spec §0.5 item 1); g_max + 1 if none.
 
@@ -196,7 +191,9 @@ def min_taylor_degree(Rbar: float, eps: float, g_max: int = 400) -> int:
     eps = float(eps)
     if not (eps > 0 and math.isfinite(eps)):
         raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
-    g = _log_degree_search(float(Rbar), math.log(eps) - float(Rbar), g_max)
+    x, g = float(Rbar), 0  # placed by the float logarithm of the bound (no overflow), then decided by the bound
+    while x > 0 and g <= g_max and (g + 1) * math.log(x) - math.lgamma(g + 2) > math.log(eps) - x:
+        g += 1
     while g > 0 and g - 1 <= g_max and taylor_rel_bound(Rbar, g - 1) <= eps:
         g -= 1
     while g <= g_max and taylor_rel_bound(Rbar, g) > eps:
@@ -212,7 +209,8 @@ def taylor_bound(coeffs: np.ndarray, R: float) -> float:
     g = len(coeffs) - 1
     mp = mp_context(_DPS)
     Rm = mp.mpf(R)
-    dev = mp.fsum(abs(c - 1 / mp.factorial(j)) * Rm**j for j, c in enumerate(_mp_coeffs(mp, coeffs)))
+    exact = zip(_mp_coeffs(mp, coeffs), exact_taylor_coeffs(g, mp), strict=True)
+    dev = mp.fsum(abs(c - e) * Rm**j for j, (c, e) in enumerate(exact))
     tot = (mp.mpf(taylor_rel_bound(float(R), g)) + mp.exp(Rm) * dev) * (1 + _slack(mp)) + _slack(mp)
     return _up(tot)
 
@@ -220,8 +218,7 @@ def taylor_bound(coeffs: np.ndarray, R: float) -> float:
 @functools.lru_cache(maxsize=8)
 def _inv_factorials(n: int, dps: int) -> tuple:
     """$1/j!$, j = 0..n, at ``dps`` digits (cached per precision; mpf numbers are immutable)."""
-    mp = mp_context(dps)
-    return tuple(1 / mp.factorial(j) for j in range(n + 1))
+    return tuple(exact_taylor_coeffs(n, mp_context(dps)))
 
 
 def _cell_bound(mp, c: list, m, r, K: int, shift=0):
@@ -367,8 +364,11 @@ def degree_lower_estimate(R: float, eps: float) -> int:
 
 
 def _first_degree(x: float, eps: float) -> int:
-    """Smallest g <= DEGREE_MAX with x^(g+1)/(g+1)! <= eps (the search of :func:`min_taylor_degree`, without e^x)."""
-    return min(DEGREE_MAX, _log_degree_search(x, math.log(eps), DEGREE_MAX))
+    r"""Smallest g <= DEGREE_MAX with $x^{g+1}/(g+1)! \le \varepsilon$, i.e. :func:`taylor_rel_bound`
+    $(x, g) \le \varepsilon e^{x}$: :func:`min_taylor_degree` at the target $\varepsilon e^x$ (DEGREE_MAX if none)."""
+    if x >= DEGREE_MAX + 1:  # x^k/k! grows up to k = x, so x^(g+1)/(g+1)! >= x > 1 > eps for every g <= DEGREE_MAX
+        return DEGREE_MAX
+    return min(DEGREE_MAX, min_taylor_degree(float(x), eps * math.exp(x), DEGREE_MAX))
 
 
 def certified_poly(R: float, eps: float, kind: str = "chebyshev", basis: str = "monomial") -> PolyCert:
@@ -396,5 +396,5 @@ def certified_poly(R: float, eps: float, kind: str = "chebyshev", basis: str = "
 
 
 __all__ = ["BASES", "KINDS", "PolyCert", "certified_poly", "certify", "chebyshev_coeffs", "degree_lower_estimate",
-           "float64_floor", "min_taylor_degree", "round_up_R", "sampled_error", "taylor_bound", "taylor_coeffs",
-           "taylor_rel_bound"]  # fmt: skip
+           "exact_taylor_coeffs", "float64_floor", "min_taylor_degree", "round_up_R", "sampled_error", "taylor_bound",
+           "taylor_coeffs", "taylor_rel_bound"]  # fmt: skip

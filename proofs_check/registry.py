@@ -95,7 +95,9 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Check:
+class CheckInfo:
+    """What a check states: the fields every view of a check shares (the registry, the docs' catalogue)."""
+
     id: str
     label: str
     name: str
@@ -103,6 +105,10 @@ class Check:
     expected: str
     spec: tuple[int, ...]
     uses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Check(CheckInfo):
     fn: Callable[[Context], Result]
     module: str
     mutants: tuple[str, ...] = ()

@@ -59,18 +59,45 @@ def central_differences(fun, A: np.ndarray, eta) -> np.ndarray:
 _central = central_differences  # the former private name
 
 
-def fd_gradients(X, layers, loss, *, beta=None, causal=False, heads=1, residual=False,
-                 activation="identity", dps=50, with_dT=True) -> FDGrads:  # fmt: skip
-    """Central-difference gradients of ``loss`` w.r.t. X, every T_i and every layer's weights (incl. merged W)."""
+def directional_difference(fun, A: np.ndarray, t: np.ndarray, eta):
+    r"""$(F(A + \eta t) - F(A - \eta t)) / 2\eta$ for a scalar ``fun``: :func:`central_differences` of
+    $s \mapsto F(A + s t)$ at $s = 0$ (one coordinate), so the difference has one home.
+
+    ``A`` and ``t`` of one shape (mpf arrays for an mpmath ``fun``); ``eta`` as in :func:`central_differences`.
+    """
+    s0 = np.array([eta - eta], dtype=object)  # (1,): an exact zero of eta's type
+    return central_differences(lambda s: fun(A + s[0] * t), s0, eta)[0]
+
+
+def _setup(X, layers, dps, beta, causal, heads, residual, activation):
+    """The mpmath context at ``dps + GUARD`` digits, the forward's settings, the step eta and the inputs in it."""
     dps = dps + GUARD
     bk = get_backend("mpmath", dps)
     cfg = dict(
         beta=beta, causal=causal, heads=heads, residual=residual, activation=activation, backend=bk
     )  # fmt: skip  one private context for every forward of this call
     eta = bk.ctx.mpf(10) ** (-(dps // 3))
-    Xm = bk.asarray(X)
     Ls = [Layer(*(None if w is None else bk.asarray(w) for w in (L.W_Q, L.W_K, L.W_V, L.W_g)))
           for L in layers]  # fmt: skip
+    return bk, cfg, eta, bk.asarray(X), Ls
+
+
+def _with_weight(Ls: list[Layer], i: int, k: str, A) -> list[Layer]:
+    """The layers with weight ``k`` ('W_Q', 'W_K', 'W_V' or 'W_g') of layer i replaced by A."""
+    new = list(Ls)
+    new[i] = Layer(**{**{n: getattr(Ls[i], n) for n in ("W_Q", "W_K", "W_V", "W_g")}, k: A})
+    return new
+
+
+def _merged(Ls: list[Layer], heads: int) -> list[list]:
+    """``[i][l]``: the merged weight $W = W_Q^{(l)} W_K^{(l)\top}$ of head l of layer i (a fresh nested list)."""
+    return [[wq @ wk.T for wq, wk, _ in head_blocks(M.W_Q, M.W_K, M.W_V, heads)] for M in Ls]
+
+
+def fd_gradients(X, layers, loss, *, beta=None, causal=False, heads=1, residual=False,
+                 activation="identity", dps=50, with_dT=True) -> FDGrads:  # fmt: skip
+    """Central-difference gradients of ``loss`` w.r.t. X, every T_i and every layer's weights (incl. merged W)."""
+    bk, cfg, eta, Xm, Ls = _setup(X, layers, dps, beta, causal, heads, residual, activation)
 
     def L_of(X_, Ls_, W_override=None, start=0):
         tr = forward(X_, Ls_[start:], W_override=W_override, **cfg)
@@ -85,27 +112,24 @@ def fd_gradients(X, layers, loss, *, beta=None, causal=False, heads=1, residual=
                 dT.append(central_differences(lambda A: loss(A, bk)[0], T[i], eta))
             else:
                 dT.append(central_differences(lambda A, i=i: L_of(A, Ls, start=i), T[i], eta))
-    per_layer = []
+    per_layer, merged = [], _merged(Ls, heads)
     for i, L in enumerate(Ls):
 
         def with_w(k, A, i=i):
-            new = list(Ls)
-            new[i] = Layer(**{**{n: getattr(Ls[i], n) for n in ("W_Q", "W_K", "W_V", "W_g")}, k: A})
-            return L_of(Xm, new)
+            return L_of(Xm, _with_weight(Ls, i, k, A))
 
         g = {k: central_differences(lambda A, k=k: with_w(k, A), getattr(L, k), eta) for k in ("W_Q", "W_K", "W_V")}
         g = {"d" + k: val for k, val in g.items()}
         g["dW_g"] = None if L.W_g is None else central_differences(lambda A: with_w("W_g", A), L.W_g, eta)
-        merged = [wq @ wk.T for wq, wk, _ in head_blocks(L.W_Q, L.W_K, L.W_V, heads)]
         dW = []
         for l in range(heads):
 
             def with_merged(A, i=i, l=l):
-                Wo = [[wq @ wk.T for wq, wk, _ in head_blocks(M.W_Q, M.W_K, M.W_V, heads)] for M in Ls]
+                Wo = _merged(Ls, heads)
                 Wo[i][l] = A
                 return L_of(Xm, Ls, W_override=Wo)
 
-            dW.append(central_differences(with_merged, merged[l], eta))
+            dW.append(central_differences(with_merged, merged[i][l], eta))
         g["dW"] = dW[0] if heads == 1 else np.stack(dW)
         per_layer.append(g)
     return FDGrads(dX, dT, per_layer)
@@ -119,18 +143,10 @@ def fd_directional(X, layers, loss, *, seed=0, beta=None, causal=False, heads=1,
     ``"layers[i].W[l]"`` (merged weight of head l), where $D_t L = \lim (L(\theta + \eta t) - L(\theta - \eta t))
     / 2\eta$ and $t$ has entries uniform in [-1, 1] (seeded). Compare with $\langle t, \nabla L \rangle$.
     """
-    dps = dps + GUARD
-    bk = get_backend("mpmath", dps)
-    cfg = dict(
-        beta=beta, causal=causal, heads=heads, residual=residual, activation=activation, backend=bk
-    )  # fmt: skip  one private context for every forward of this call
+    bk, cfg, eta, Xm, Ls = _setup(X, layers, dps, beta, causal, heads, residual, activation)
     rng = np.random.default_rng(seed)
     out: dict[str, tuple[np.ndarray, object]] = {}
-    eta = bk.ctx.mpf(10) ** (-(dps // 3))
-    Xm = bk.asarray(X)
-    Ls = [Layer(*(None if w is None else bk.asarray(w) for w in (L.W_Q, L.W_K, L.W_V, L.W_g)))
-          for L in layers]  # fmt: skip
-    merged = [[wq @ wk.T for wq, wk, _ in head_blocks(M.W_Q, M.W_K, M.W_V, heads)] for M in Ls]
+    merged = _merged(Ls, heads)
 
     def L_of(X_, Ls_, Wo=None):
         return value_and_grad(forward(X_, Ls_, W_override=Wo, **cfg), loss)[0]
@@ -138,7 +154,7 @@ def fd_directional(X, layers, loss, *, seed=0, beta=None, causal=False, heads=1,
     def deriv(name, base, build):
         t = rng.uniform(-1, 1, base.shape)
         tm = bk.asarray(t)
-        out[name] = (t, (build(base + eta * tm) - build(base - eta * tm)) / (2 * eta))
+        out[name] = (t, directional_difference(build, base, tm, eta))
 
     deriv("X", Xm, lambda A: L_of(A, Ls))
     for i, M in enumerate(Ls):
@@ -147,9 +163,7 @@ def fd_directional(X, layers, loss, *, seed=0, beta=None, causal=False, heads=1,
                 continue
 
             def build(A, i=i, k=k):
-                new = list(Ls)
-                new[i] = Layer(**{**{n: getattr(Ls[i], n) for n in ("W_Q", "W_K", "W_V", "W_g")}, k: A})
-                return L_of(Xm, new)
+                return L_of(Xm, _with_weight(Ls, i, k, A))
 
             deriv(f"layers[{i}].{k}", getattr(M, k), build)
         for l in range(heads):

@@ -3,20 +3,15 @@ counted-work checks gives the same verdicts and the same decisive numbers on an 
 occupies every core. Wall-clock slopes are reported beside them and are allowed to move."""
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
 
 import pytest
 
+from proofs_check.load import Burner
+
 IDS = ["cat.L5.1.fast_dT", "cat.E1.K_cost", "cat.I4.masked_thin"]
-
-
-def _spin(stop) -> None:
-    x = 0
-    while not stop.is_set():
-        x = (x * 31 + 7) % 1000003
 
 
 def _run(tmp_path, name: str) -> dict:
@@ -31,18 +26,8 @@ def _run(tmp_path, name: str) -> dict:
 @pytest.mark.paper("Theorem 4.1")
 def test_counted_work_verdicts_are_the_same_idle_and_with_every_core_busy(tmp_path):
     idle = _run(tmp_path, "idle")
-    stop = multiprocessing.Event()
-    burners = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True) for _ in range(os.cpu_count() or 2)]
-    for p in burners:
-        p.start()
-    try:
+    with Burner(os.cpu_count() or 2):
         loaded = _run(tmp_path, "loaded")
-    finally:
-        stop.set()
-        for p in burners:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.terminate()
     assert set(idle) == set(IDS)
     assert loaded == idle  # same verdicts, same counted exponents and thresholds
     assert all(v[0] != "CONTRADICTS" for v in idle.values())

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from fastpath.poly import exact_taylor_coeffs
 from proofs_check.checks.exact_common import (
     degree_for,
     lowrank,
@@ -37,7 +38,7 @@ def taylor_error(Rbar: float, g: int, points: int = 64) -> float:
     $[-\bar R, \bar R]$: at ``points`` Chebyshev extrema, in a private 40-digit mpmath context (the worst point is
     $x = -\bar R$, SPEC §0.5 item 1)."""
     mp = mp_context(40)
-    coeffs = [1 / mp.factorial(k) for k in range(g, -1, -1)]  # highest degree first (polyval)
+    coeffs = exact_taylor_coeffs(g, mp)[::-1]  # highest degree first (polyval)
     xs = [mp.mpf(Rbar) * mp.cos(mp.pi * i / points) for i in range(points + 1)]
     return float(max(abs(mp.polyval(coeffs, x) * mp.exp(-x) - 1) for x in xs))
 
