@@ -251,6 +251,20 @@ COLUMNS = ("dist", "d", "n", "causal", "method", "eps", "rank", "t (s)", "t fwd"
            "torch64 / t", "torch32 / t", "note")  # fmt: skip
 
 
+def header(recs) -> str:
+    """Where the table comes from: command, date, machine, load (from the config and summary records)."""
+    cfg = next(r for r in recs if r["kind"] == "config")
+    end = next((r for r in recs if r["kind"] == "summary"), {})
+    wall = f"{end['wall_s'] / 60:.0f} minutes" if end else "stopped before its summary record"
+    load = f"{cfg['loadavg_1min']:.1f} at the start and {end['loadavg_1min']:.1f} at the end" if end else "n/a"
+    return (
+        f"Command: `{cfg['command']}` (repository root), {cfg['date']}, {cfg['cpus']} CPUs, one thread, numpy "
+        f"{cfg['numpy']}, torch {cfg['torch'] or 'not installed'}, seed {cfg['seed']}; whole run {wall}; "
+        f"1-minute load average {load} (a shared machine: timings are noisy, ratios are measured side by side "
+        "in one cell). Times in seconds; errors are max abs entry errors against the exact result.\n\n"
+    )
+
+
 def markdown(recs) -> str:
     """One Markdown table of the cell and authors'-setting records (measured values only)."""
     L = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -275,6 +289,55 @@ def markdown(recs) -> str:
     return "\n".join(L) + "\n"
 
 
+def _pick(rows, method, **kw):
+    return next((r for r in rows if r["method"] == method and all(r.get(k) == v for k, v in kw.items())), {})
+
+
+def _alt(rows, eps):
+    """The altgrad row a user gets at this eps: auto (and the forced lowrank row beside it where auto went exact)."""
+    a, lr = _pick(rows, "altgrad", eps=eps, mode="auto"), _pick(rows, "altgrad", eps=eps, mode="lowrank")
+    if "t" in a:
+        s = f"{a['t']:.3g} s, {_g(a.get('x_torch64'), '.2g')}x, {a['method_used']} r={a['rank']}"
+    else:
+        s = "auto: " + (a.get("refused") or a.get("skipped") or "n/a")[:48]
+    if "t" in lr:
+        s += f" (lowrank r={lr['rank']}: {lr['t']:.3g} s, {_g(lr.get('x_torch64'), '.2g')}x)"
+    elif lr.get("refused"):
+        s += " (lowrank refused)"
+    return s
+
+
+def compact(recs) -> str:
+    """The README's two short tables, from the same records: the cells, and the authors' settings."""
+    cells: dict = {}
+    for r in recs:
+        if r["kind"] in ("cell", "authors_setting"):
+            cells.setdefault((r["kind"], r["dist"], r["d"], r["n"], r["causal"]), []).append(r)
+    L = ["| inputs | d | n | causal | torch f64 (s) | torch f32 (s) | altgrad eps 1e-8: time, x torch f64, "
+         "method, rank | altgrad eps 1e-6 | err dX: altgrad 1e-8 / torch f32 / FAVOR+ / degree 2 |",
+         "|" + "---|" * 9]  # fmt: skip
+    for (kind, dist, d, n, causal), rows in cells.items():
+        if kind != "cell":
+            continue
+        errs = " / ".join(_g(_pick(rows, m, **kw).get("err_dX")) or "-" for m, kw in
+                          (("altgrad", dict(eps=1e-8, mode="auto")), ("torch-f32", {}), ("favor+", {}),
+                           ("degree2", {})))  # fmt: skip
+        L.append(f"| {dist} | {d} | {n} | {'yes' if causal else 'no'} | {_g(_pick(rows, 'torch-f64').get('t'), '.3g')} "
+                 f"| {_g(_pick(rows, 'torch-f32').get('t'), '.3g')} | {_alt(rows, 1e-8)} | {_alt(rows, 1e-6)} "
+                 f"| {errs} |")  # fmt: skip
+    L += ["", "| inputs | d | n = 10 * 2^d | degree 2 forward (s), err s | altgrad forward eps 1e-4: (s), err s, "
+          "method | altgrad eps 1e-6 fwd+bwd | torch f64 fwd+bwd (s) |", "|" + "---|" * 7]  # fmt: skip
+    for (kind, dist, d, n, _c), rows in cells.items():
+        if kind != "authors_setting":
+            continue
+        d2, a4 = _pick(rows, "degree2"), _pick(rows, "altgrad", eps=1e-4, mode="auto")
+        fwd = (f"{a4['t_fwd']:.3g}, {a4['err_s']:.2g}, {a4['method_used']} r={a4['rank']}" if "t" in a4
+               else a4.get("refused", a4.get("skipped", "n/a"))[:40])  # fmt: skip
+        L.append(f"| {dist} | {d} | {n} | {_g(d2.get('t_fwd'), '.3g')}, {_g(d2.get('err_s'))} | {fwd} "
+                 f"| {_alt(rows, 1e-6)} | {_g(_pick(rows, 'torch-f64').get('t'), '.3g')} |")  # fmt: skip
+    return "\n".join(L) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     g = p.add_mutually_exclusive_group()
@@ -285,14 +348,26 @@ def main(argv=None) -> int:
     p.add_argument("--settings-d", help="comma-separated d of the authors' settings n = 10 * 2^d (overrides)")
     p.add_argument("--dists", default="small,authors", help="comma-separated input distributions")
     p.add_argument("--no-settings", action="store_true", help="skip the authors' settings n = 10 * 2^d")
+    p.add_argument("--settings-only", action="store_true", help="only the authors' settings n = 10 * 2^d")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per row (1 once a run takes > 2 s)")
     p.add_argument("--cap", type=float, default=60.0, help="skip a method at larger n once it took this long (s)")
     p.add_argument("--markdown", action="store_true", help="print the Markdown table after the JSON lines")
     p.add_argument("--out", metavar="FILE", help="also write the JSON lines to FILE")
-    p.add_argument("--render", metavar="FILE", help="only print the Markdown table of a previous run's JSON lines")
+    p.add_argument("--results", metavar="FILE", help="write the header and the Markdown table to FILE")
+    p.add_argument("--compact", action="store_true", help="with --render: the README's two short tables instead")
+    p.add_argument(
+        "--render",
+        metavar="FILE",
+        nargs="+",
+        help="only render previous runs' JSON lines, one header and table per file (to stdout or --results)",
+    )
     a = p.parse_args(argv)
     if a.render:
-        print(markdown([json.loads(x) for x in Path(a.render).read_text().splitlines() if x.strip()]))
+        parts = []
+        for f in a.render:
+            recs = [json.loads(x) for x in Path(f).read_text().splitlines() if x.strip()]
+            parts.append(header(recs) + (compact(recs) if a.compact else markdown(recs)))
+        Path(a.results or "/dev/stdout").write_text("\n".join(parts))
         return 0
     size = a.size or "quick"
     ns, ds, gds = SIZES[size]
@@ -309,6 +384,7 @@ def main(argv=None) -> int:
         print(line, flush=True)
         if out is not None:
             out.write(line + "\n")
+            out.flush()
 
     t_start = time.perf_counter()
     emit(dict(kind="config", size=size, seed=SEED, date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -318,7 +394,7 @@ def main(argv=None) -> int:
     if torch is None:
         print(f"peers_bench: {TORCH_MISSING}; the torch rows are skipped", file=sys.stderr)
     slow: dict = {}
-    for dist in dists:
+    for dist in () if a.settings_only else dists:
         for d in ds:
             for n in ns:
                 for causal in (False, True):
@@ -333,6 +409,8 @@ def main(argv=None) -> int:
         out.close()
     if a.markdown:
         print(markdown(recs))
+    if a.results:
+        Path(a.results).write_text(header(recs) + markdown(recs))
     return 0
 
 
