@@ -24,7 +24,8 @@ non-causal, where altgrad also runs at eps = 1e-4 (forward-only times ``t_fwd`` 
 Per row: median time over repeats (3, taken round-robin over the cell's methods so that they share the load's
 swings; 1 once a run takes > 2 s), max abs error of s and of dX against the exact result, and ``x_torch64`` /
 ``x_torch32`` = torch time / this row's time in the same cell. A method whose previous n took more than ``--cap``
-seconds is skipped at larger n (said in the record). Timings are reported,
+seconds (a refusal's time included; a forced lowrank row also follows its auto row) is skipped at larger n (said
+in the record). Timings are reported,
 never asserted. Output: JSON lines; ``--markdown`` adds the table.
 """
 
@@ -55,6 +56,7 @@ from benchmarks.peers_kernels import (  # noqa: E402
     feature_backward,
     feature_forward,
 )
+from benchmarks.peers_tables import compact, header, markdown  # noqa: E402
 from reference.attention import head_forward, head_vjp  # noqa: E402
 from reference.blocked import layer_gradient_blocked  # noqa: E402
 from reference.model import Layer  # noqa: E402
@@ -170,15 +172,19 @@ def cell(dist, n, d, causal, eps_list, args, slow, emit, kind="cell"):
     base = dict(kind=kind, dist=dist, n=n, d=d, causal=causal)
     rows, outputs, jobs = [], {}, []  # outputs: slot -> (s, dX, info); jobs: (record, run, times)
 
-    def go(name, key, fn, slot=None, **extra):
+    def go(name, key, fn, slot=None, also=(), **extra):  # also: keys whose slowness skips this row too
         rec = dict(base, method=name, **extra)
-        if key is not None and slow.get(key, 0.0) > args.cap:
-            rec["skipped"] = f"previous n took {slow[key]:.1f} s > --cap {args.cap:g} s"
+        prev = max((slow.get(k, 0.0) for k in ([key] if key is not None else []) + list(also)), default=0.0)
+        if prev > args.cap:
+            rec["skipped"] = f"previous n took {prev:.1f} s > --cap {args.cap:g} s"
         else:
+            t0 = time.perf_counter()
             try:
                 t_fwd, t, s, dX, info = fn()  # every run_*: (t_fwd or None, t, s, dX, info)
             except (ValueError, MemoryError) as e:  # a refusal by the method itself (memory budget, certificate)
                 rec["refused"] = f"{type(e).__name__}: {str(e)[:300]}"
+                if key is not None:  # a refusal can come after the whole computation (a vacuous certificate)
+                    slow[key] = time.perf_counter() - t0
             else:
                 if key is not None:  # None: never skipped (the exact result the errors need)
                     slow[key] = t
@@ -210,7 +216,8 @@ def cell(dist, n, d, causal, eps_list, args, slow, emit, kind="cell"):
             rows.append(dict(base, method="altgrad", eps=eps, mode="lowrank", same_as="auto (it chose lowrank)"))
             continue
         r = go("altgrad", ("alt", dist, kd, causal, eps, "lowrank"), lambda e=eps: run_altgrad(P, causal, e, "lowrank"),
-               slot=f"altgrad@{eps}/lowrank", eps=eps, mode="lowrank")  # fmt: skip
+               slot=f"altgrad@{eps}/lowrank", also=[("alt", dist, kd, causal, eps, "auto")], eps=eps,
+               mode="lowrank")  # fmt: skip
         if "rank" in r:
             ranks[eps] = r["rank"]
     if causal:
@@ -241,101 +248,6 @@ def cell(dist, n, d, causal, eps_list, args, slow, emit, kind="cell"):
             rec["x_torch64"] = None if t64 is None else t64 / rec["t"]
             rec["x_torch32"] = None if t32 is None else t32 / rec["t"]
         emit(rec)
-
-
-def _g(x, fmt=".2g"):
-    return "" if x is None else (format(x, fmt) if isinstance(x, float) else str(x))
-
-
-COLUMNS = ("dist", "d", "n", "causal", "method", "eps", "rank", "t (s)", "t fwd", "err s", "err dX", "bound dX",
-           "torch64 / t", "torch32 / t", "note")  # fmt: skip
-
-
-def header(recs) -> str:
-    """Where the table comes from: command, date, machine, load (from the config and summary records)."""
-    cfg = next(r for r in recs if r["kind"] == "config")
-    end = next((r for r in recs if r["kind"] == "summary"), {})
-    wall = f"{end['wall_s'] / 60:.0f} minutes" if end else "stopped before its summary record"
-    load = f"{cfg['loadavg_1min']:.1f} at the start and {end['loadavg_1min']:.1f} at the end" if end else "n/a"
-    return (
-        f"Command: `{cfg['command']}` (repository root), {cfg['date']}, {cfg['cpus']} CPUs, one thread, numpy "
-        f"{cfg['numpy']}, torch {cfg['torch'] or 'not installed'}, seed {cfg['seed']}; whole run {wall}; "
-        f"1-minute load average {load} (a shared machine: timings are noisy, ratios are measured side by side "
-        "in one cell). Times in seconds; errors are max abs entry errors against the exact result.\n\n"
-    )
-
-
-def markdown(recs) -> str:
-    """One Markdown table of the cell and authors'-setting records (measured values only)."""
-    L = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in recs:
-        if r["kind"] not in ("cell", "authors_setting"):
-            continue
-        meth = r["method"] + (f" {r['mode']}" if "mode" in r else "")
-        if r.get("method_used") and r.get("method_used") != r.get("mode"):
-            meth += f" (used {r['method_used']})"
-        notes = ["authors' setting n = 10 * 2^d"] if r["kind"] == "authors_setting" else []
-        notes += [r[k] for k in ("skipped", "refused", "same_as") if r.get(k)]
-        if r.get("exact") and r["exact"] != "reference.blocked":
-            notes.append(f"errors vs {r['exact']}")
-        if r.get("within_bound") is False:
-            notes.append("OUTSIDE its certified bound")
-        note = "; ".join(notes)
-        vals = (r["dist"], r["d"], r["n"], "yes" if r["causal"] else "no", meth, _g(r.get("eps"), ".0e"),
-                _g(r.get("rank")), _g(r.get("t"), ".3g"), _g(r.get("t_fwd"), ".3g"), _g(r.get("err_s")),
-                _g(r.get("err_dX")), _g(r.get("bound_dX")), _g(r.get("x_torch64"), ".3g"),
-                _g(r.get("x_torch32"), ".3g"), note.replace("|", "/"))  # fmt: skip
-        L.append("| " + " | ".join(str(v) for v in vals) + " |")
-    return "\n".join(L) + "\n"
-
-
-def _pick(rows, method, **kw):
-    return next((r for r in rows if r["method"] == method and all(r.get(k) == v for k, v in kw.items())), {})
-
-
-def _alt(rows, eps):
-    """The altgrad row a user gets at this eps: auto (and the forced lowrank row beside it where auto went exact)."""
-    a, lr = _pick(rows, "altgrad", eps=eps, mode="auto"), _pick(rows, "altgrad", eps=eps, mode="lowrank")
-    if "t" in a:
-        s = f"{a['t']:.3g} s, {_g(a.get('x_torch64'), '.2g')}x, {a['method_used']} r={a['rank']}"
-    else:
-        s = "auto: " + (a.get("refused") or a.get("skipped") or "n/a")[:48]
-    if "t" in lr:
-        s += f" (lowrank r={lr['rank']}: {lr['t']:.3g} s, {_g(lr.get('x_torch64'), '.2g')}x)"
-    elif lr.get("refused"):
-        s += " (lowrank refused)"
-    return s
-
-
-def compact(recs) -> str:
-    """The README's two short tables, from the same records: the cells, and the authors' settings."""
-    cells: dict = {}
-    for r in recs:
-        if r["kind"] in ("cell", "authors_setting"):
-            cells.setdefault((r["kind"], r["dist"], r["d"], r["n"], r["causal"]), []).append(r)
-    L = ["| inputs | d | n | causal | torch f64 (s) | torch f32 (s) | altgrad eps 1e-8: time, x torch f64, "
-         "method, rank | altgrad eps 1e-6 | err dX: altgrad 1e-8 / torch f32 / FAVOR+ / degree 2 |",
-         "|" + "---|" * 9]  # fmt: skip
-    for (kind, dist, d, n, causal), rows in cells.items():
-        if kind != "cell":
-            continue
-        errs = " / ".join(_g(_pick(rows, m, **kw).get("err_dX")) or "-" for m, kw in
-                          (("altgrad", dict(eps=1e-8, mode="auto")), ("torch-f32", {}), ("favor+", {}),
-                           ("degree2", {})))  # fmt: skip
-        L.append(f"| {dist} | {d} | {n} | {'yes' if causal else 'no'} | {_g(_pick(rows, 'torch-f64').get('t'), '.3g')} "
-                 f"| {_g(_pick(rows, 'torch-f32').get('t'), '.3g')} | {_alt(rows, 1e-8)} | {_alt(rows, 1e-6)} "
-                 f"| {errs} |")  # fmt: skip
-    L += ["", "| inputs | d | n = 10 * 2^d | degree 2 forward (s), err s | altgrad forward eps 1e-4: (s), err s, "
-          "method | altgrad eps 1e-6 fwd+bwd | torch f64 fwd+bwd (s) |", "|" + "---|" * 7]  # fmt: skip
-    for (kind, dist, d, n, _c), rows in cells.items():
-        if kind != "authors_setting":
-            continue
-        d2, a4 = _pick(rows, "degree2"), _pick(rows, "altgrad", eps=1e-4, mode="auto")
-        fwd = (f"{a4['t_fwd']:.3g}, {a4['err_s']:.2g}, {a4['method_used']} r={a4['rank']}" if "t" in a4
-               else a4.get("refused", a4.get("skipped", "n/a"))[:40])  # fmt: skip
-        L.append(f"| {dist} | {d} | {n} | {_g(d2.get('t_fwd'), '.3g')}, {_g(d2.get('err_s'))} | {fwd} "
-                 f"| {_alt(rows, 1e-6)} | {_g(_pick(rows, 'torch-f64').get('t'), '.3g')} |")  # fmt: skip
-    return "\n".join(L) + "\n"
 
 
 def main(argv=None) -> int:
