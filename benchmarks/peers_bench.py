@@ -25,8 +25,9 @@ Per row: median time over repeats (3, taken round-robin over the cell's methods 
 swings; 1 once a run takes > 2 s), max abs error of s and of dX against the exact result, and ``x_torch64`` /
 ``x_torch32`` = torch time / this row's time in the same cell. A method whose previous n took more than ``--cap``
 seconds (a refusal's time included; a forced lowrank row also follows its auto row) is skipped at larger n (said
-in the record). Timings are reported,
-never asserted. Output: JSON lines; ``--markdown`` adds the table.
+in the record). Timings are reported, never asserted. Output: JSON lines (``--out FILE`` keeps them);
+``--markdown`` prints the table, ``--results FILE`` writes it with its header (:mod:`benchmarks.peers_tables`);
+``--render FILE... [--compact]`` redraws the tables (or README.md's short ones) of earlier runs.
 """
 
 from __future__ import annotations
