@@ -24,8 +24,10 @@ non-causal, where altgrad also runs at eps = 1e-4 (forward-only times ``t_fwd`` 
 Per row: median time over repeats (3, taken round-robin over the cell's methods so that they share the load's
 swings; 1 once a run takes > 2 s), max abs error of s and of dX against the exact result, and ``x_torch64`` /
 ``x_torch32`` = torch time / this row's time in the same cell. A method whose previous n took more than ``--cap``
-seconds is skipped at larger n (said in the record). Timings are reported,
-never asserted. Output: JSON lines; ``--markdown`` adds the table.
+seconds (a refusal's time included; a forced lowrank row also follows its auto row) is skipped at larger n (said
+in the record). Timings are reported, never asserted. Output: JSON lines (``--out FILE`` keeps them);
+``--markdown`` prints the table, ``--results FILE`` writes it with its header (:mod:`benchmarks.peers_tables`);
+``--render FILE... [--compact]`` redraws the tables (or README.md's short ones) of earlier runs.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from benchmarks.peers_kernels import (  # noqa: E402
     feature_backward,
     feature_forward,
 )
+from benchmarks.peers_tables import compact, header, markdown  # noqa: E402
 from reference.attention import head_forward, head_vjp  # noqa: E402
 from reference.blocked import layer_gradient_blocked  # noqa: E402
 from reference.model import Layer  # noqa: E402
@@ -170,15 +173,19 @@ def cell(dist, n, d, causal, eps_list, args, slow, emit, kind="cell"):
     base = dict(kind=kind, dist=dist, n=n, d=d, causal=causal)
     rows, outputs, jobs = [], {}, []  # outputs: slot -> (s, dX, info); jobs: (record, run, times)
 
-    def go(name, key, fn, slot=None, **extra):
+    def go(name, key, fn, slot=None, also=(), **extra):  # also: keys whose slowness skips this row too
         rec = dict(base, method=name, **extra)
-        if key is not None and slow.get(key, 0.0) > args.cap:
-            rec["skipped"] = f"previous n took {slow[key]:.1f} s > --cap {args.cap:g} s"
+        prev = max((slow.get(k, 0.0) for k in ([key] if key is not None else []) + list(also)), default=0.0)
+        if prev > args.cap:
+            rec["skipped"] = f"previous n took {prev:.1f} s > --cap {args.cap:g} s"
         else:
+            t0 = time.perf_counter()
             try:
                 t_fwd, t, s, dX, info = fn()  # every run_*: (t_fwd or None, t, s, dX, info)
             except (ValueError, MemoryError) as e:  # a refusal by the method itself (memory budget, certificate)
                 rec["refused"] = f"{type(e).__name__}: {str(e)[:300]}"
+                if key is not None:  # a refusal can come after the whole computation (a vacuous certificate)
+                    slow[key] = time.perf_counter() - t0
             else:
                 if key is not None:  # None: never skipped (the exact result the errors need)
                     slow[key] = t
@@ -210,7 +217,8 @@ def cell(dist, n, d, causal, eps_list, args, slow, emit, kind="cell"):
             rows.append(dict(base, method="altgrad", eps=eps, mode="lowrank", same_as="auto (it chose lowrank)"))
             continue
         r = go("altgrad", ("alt", dist, kd, causal, eps, "lowrank"), lambda e=eps: run_altgrad(P, causal, e, "lowrank"),
-               slot=f"altgrad@{eps}/lowrank", eps=eps, mode="lowrank")  # fmt: skip
+               slot=f"altgrad@{eps}/lowrank", also=[("alt", dist, kd, causal, eps, "auto")], eps=eps,
+               mode="lowrank")  # fmt: skip
         if "rank" in r:
             ranks[eps] = r["rank"]
     if causal:
@@ -243,38 +251,6 @@ def cell(dist, n, d, causal, eps_list, args, slow, emit, kind="cell"):
         emit(rec)
 
 
-def _g(x, fmt=".2g"):
-    return "" if x is None else (format(x, fmt) if isinstance(x, float) else str(x))
-
-
-COLUMNS = ("dist", "d", "n", "causal", "method", "eps", "rank", "t (s)", "t fwd", "err s", "err dX", "bound dX",
-           "torch64 / t", "torch32 / t", "note")  # fmt: skip
-
-
-def markdown(recs) -> str:
-    """One Markdown table of the cell and authors'-setting records (measured values only)."""
-    L = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in recs:
-        if r["kind"] not in ("cell", "authors_setting"):
-            continue
-        meth = r["method"] + (f" {r['mode']}" if "mode" in r else "")
-        if r.get("method_used") and r.get("method_used") != r.get("mode"):
-            meth += f" (used {r['method_used']})"
-        notes = ["authors' setting n = 10 * 2^d"] if r["kind"] == "authors_setting" else []
-        notes += [r[k] for k in ("skipped", "refused", "same_as") if r.get(k)]
-        if r.get("exact") and r["exact"] != "reference.blocked":
-            notes.append(f"errors vs {r['exact']}")
-        if r.get("within_bound") is False:
-            notes.append("OUTSIDE its certified bound")
-        note = "; ".join(notes)
-        vals = (r["dist"], r["d"], r["n"], "yes" if r["causal"] else "no", meth, _g(r.get("eps"), ".0e"),
-                _g(r.get("rank")), _g(r.get("t"), ".3g"), _g(r.get("t_fwd"), ".3g"), _g(r.get("err_s")),
-                _g(r.get("err_dX")), _g(r.get("bound_dX")), _g(r.get("x_torch64"), ".3g"),
-                _g(r.get("x_torch32"), ".3g"), note.replace("|", "/"))  # fmt: skip
-        L.append("| " + " | ".join(str(v) for v in vals) + " |")
-    return "\n".join(L) + "\n"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     g = p.add_mutually_exclusive_group()
@@ -285,14 +261,26 @@ def main(argv=None) -> int:
     p.add_argument("--settings-d", help="comma-separated d of the authors' settings n = 10 * 2^d (overrides)")
     p.add_argument("--dists", default="small,authors", help="comma-separated input distributions")
     p.add_argument("--no-settings", action="store_true", help="skip the authors' settings n = 10 * 2^d")
+    p.add_argument("--settings-only", action="store_true", help="only the authors' settings n = 10 * 2^d")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per row (1 once a run takes > 2 s)")
     p.add_argument("--cap", type=float, default=60.0, help="skip a method at larger n once it took this long (s)")
     p.add_argument("--markdown", action="store_true", help="print the Markdown table after the JSON lines")
     p.add_argument("--out", metavar="FILE", help="also write the JSON lines to FILE")
-    p.add_argument("--render", metavar="FILE", help="only print the Markdown table of a previous run's JSON lines")
+    p.add_argument("--results", metavar="FILE", help="write the header and the Markdown table to FILE")
+    p.add_argument("--compact", action="store_true", help="with --render: the README's two short tables instead")
+    p.add_argument(
+        "--render",
+        metavar="FILE",
+        nargs="+",
+        help="only render previous runs' JSON lines, one header and table per file (to stdout or --results)",
+    )
     a = p.parse_args(argv)
     if a.render:
-        print(markdown([json.loads(x) for x in Path(a.render).read_text().splitlines() if x.strip()]))
+        parts = []
+        for f in a.render:
+            recs = [json.loads(x) for x in Path(f).read_text().splitlines() if x.strip()]
+            parts.append(header(recs) + (compact(recs) if a.compact else markdown(recs)))
+        Path(a.results or "/dev/stdout").write_text("\n".join(parts))
         return 0
     size = a.size or "quick"
     ns, ds, gds = SIZES[size]
@@ -309,6 +297,7 @@ def main(argv=None) -> int:
         print(line, flush=True)
         if out is not None:
             out.write(line + "\n")
+            out.flush()
 
     t_start = time.perf_counter()
     emit(dict(kind="config", size=size, seed=SEED, date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -318,7 +307,7 @@ def main(argv=None) -> int:
     if torch is None:
         print(f"peers_bench: {TORCH_MISSING}; the torch rows are skipped", file=sys.stderr)
     slow: dict = {}
-    for dist in dists:
+    for dist in () if a.settings_only else dists:
         for d in ds:
             for n in ns:
                 for causal in (False, True):
@@ -333,6 +322,8 @@ def main(argv=None) -> int:
         out.close()
     if a.markdown:
         print(markdown(recs))
+    if a.results:
+        Path(a.results).write_text(header(recs) + markdown(recs))
     return 0
 
 

@@ -77,7 +77,9 @@ def _dense_head(X, W_Q, W_K, W_V, beta: float, causal: bool, work: Work) -> ref_
 def choose_method(method: str, R: float, eps: float, d_h: int, n: int, degree: int | None) -> str:
     r"""``"auto"``: the exact kernel when the rank is not below n (rule: $r \ge n$, r the rank the polynomial
     needs, or its optimistic lower estimate :func:`fastpath.poly.degree_lower_estimate` before certifying), since
-    the dense head then costs fewer multiply-adds than the low-rank one; otherwise the low-rank path."""
+    the dense head then costs fewer multiply-adds than the low-rank one; otherwise the low-rank path.
+    :func:`head_forward` applies the rule again to the certified degree, so an optimistic estimate never keeps the
+    low-rank path at a rank of n or more."""
     if method != "auto":
         return method
     g = degree if degree is not None else degree_lower_estimate(round_up_R(R), eps)
@@ -138,7 +140,13 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     if cen is not None:
         work.add(2 * n * d_h + n * d_h)  # q - a, k - c; beta k.a (the exp of n key factors is not a madd)
     Rp = Rs if cen is None else cen.R  # the range the polynomial must cover
-    if choose_method(method, Rp, eps, d_h, n, degree) == "exact":
+    chosen = choose_method(method, Rp, eps, d_h, n, degree)
+    cert = None
+    if chosen == "lowrank" and method == "auto" and degree is None:  # the estimate was optimistic: certify, then
+        precheck_budget(Rp, eps, d, d_h, budget)  # keep the rule r >= n -> exact with the certified degree
+        cert = certified_poly(Rp, eps, kind)
+        chosen = "exact" if rank_of(d_h, cert.degree) >= n else "lowrank"
+    if chosen == "exact":
         dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
         cert = exact_kernel_cert(X, W_Q, W_K, beta, R, eps)
         st = HeadState(W_Q, W_K, W_V, dense.W, beta, causal, q, k, h, R, cert, None, np.zeros(0), n,
@@ -146,7 +154,9 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
         st.D, st.s = np.ones(n), dense.s
         st.madds = work.madds
         return st
-    if degree is None:
+    if cert is not None:
+        pass  # certified above (method "auto")
+    elif degree is None:
         precheck_budget(Rp, eps, d, d_h, budget)
         cert = certified_poly(Rp, eps, kind)
     else:

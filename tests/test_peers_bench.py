@@ -15,7 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.peers_kernels import (
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks/ is a folder of scripts, not an installed package
+
+from benchmarks.peers_kernels import (  # noqa: E402
     degree2_features,
     favor_features,
     favor_weights,
@@ -23,32 +26,34 @@ from benchmarks.peers_kernels import (
     feature_forward,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 U = 2.0**-53
 
 
 @pytest.fixture(scope="module")
 def tiny_records(tmp_path_factory):
-    out = tmp_path_factory.mktemp("peers") / "tiny.jsonl"
+    tmp = tmp_path_factory.mktemp("peers")
+    out, md = tmp / "tiny.jsonl", tmp / "tiny.md"
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers_bench.py"), "--tiny", "--out", str(out),
-                          "--markdown"], capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+                          "--markdown", "--results", str(md)], capture_output=True, text=True, timeout=600,
+                         check=False)  # fmt: skip
     assert res.returncode == 0, res.stderr
     recs = [json.loads(x) for x in out.read_text().splitlines()]
-    return recs, res
+    return recs, res, md.read_text()
 
 
 def test_the_tiny_run_prints_a_config_a_summary_and_one_table(tiny_records):
-    recs, res = tiny_records
+    recs, res, md = tiny_records
     assert recs[0]["kind"] == "config" and recs[0]["threads"] == 1 and recs[0]["size"] == "tiny"
     assert recs[-1]["kind"] == "summary" and recs[-1]["wall_s"] > 0
     table = [x for x in res.stdout.splitlines() if x.startswith("| ")]
     assert table[0].startswith("| dist | d | n | causal | method |")
     assert len(table) == 1 + sum(r["kind"] in ("cell", "authors_setting") for r in recs)
+    assert md.startswith("Command: `python benchmarks/peers_bench.py --tiny") and "| dist | d | n |" in md
 
 
 def test_every_cell_is_run_for_both_distributions_and_both_masks(tiny_records):
-    recs, _ = tiny_records
+    recs = tiny_records[0]
     cells = {(r["dist"], r["n"], r["d"], r["causal"]) for r in recs if r["kind"] == "cell"}
     assert cells == {(dist, 256, 4, c) for dist in ("small", "authors") for c in (False, True)}
     settings = {(r["dist"], r["n"], r["d"]) for r in recs if r["kind"] == "authors_setting"}
@@ -56,7 +61,7 @@ def test_every_cell_is_run_for_both_distributions_and_both_masks(tiny_records):
 
 
 def test_every_timed_row_has_a_time_and_finite_errors_against_the_exact_result(tiny_records):
-    recs, _ = tiny_records
+    recs = tiny_records[0]
     timed = [r for r in recs if r["kind"] in ("cell", "authors_setting") and "t" in r]
     methods = {r["method"] for r in timed}
     assert {"altgrad", "degree2", "favor+", "reference.blocked", "reference.dense"} <= methods
@@ -72,7 +77,7 @@ def test_every_timed_row_has_a_time_and_finite_errors_against_the_exact_result(t
 
 
 def test_every_altgrad_result_lies_within_its_certificate(tiny_records):
-    recs, _ = tiny_records
+    recs = tiny_records[0]
     alt = [r for r in recs if r.get("method") == "altgrad" and "t" in r]
     assert {r["eps"] for r in alt} >= {1e-8, 1e-6} and {r["method_used"] for r in alt} == {"exact", "lowrank"}
     for r in alt:
@@ -101,7 +106,7 @@ def test_without_torch_the_torch_rows_are_skipped_with_an_install_hint_and_the_r
 
 @pytest.mark.skipif(not HAS_TORCH, reason="optional extra: pip install torch==2.13.0")
 def test_the_torch_rows_agree_with_the_exact_reference_to_their_precision(tiny_records):
-    recs, _ = tiny_records
+    recs = tiny_records[0]
     rows = [r for r in recs if r["kind"] == "cell" and r["method"].startswith("torch")]
     assert {r["method"] for r in rows} == {"torch-f64", "torch-f32"}
     for r in rows:
