@@ -83,12 +83,12 @@ def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.in
     ik = np.flatnonzero(nk > down(lo / mq)) if mq > 0 else np.zeros(0, dtype=np.int64)
     iq, ik = iq[np.argsort(-nq[iq], kind="stable")], ik[np.argsort(-nk[ik], kind="stable")]
     sq, sk = nq[iq], nk[ik]  # descending
-    out, E_max = cap, top
+    qs, ks = q[iq], k[ik]  # (n', d), (m', d) gathered once, rows by descending norm
+    out = cap
     for stage in (max(budget // STAGES, 1), budget) if rtol > 0 else (budget,):
         L = _level(sq, sk, lo, cs, stage)
-        E, p = _max_over_staircase(q, k, iq, ik, staircase_counts(sq, sk, L))
+        E, p = _max_over_staircase(qs, ks, staircase_counts(sq, sk, L))
         pairs += p
-        E_max = max(E_max, E)
         E_up = float(up(E + err))
         out = min(out, max(E_up, L))
         lo = max(lo, float(down(E - err)))  # the computed logits are exact up to err
@@ -113,18 +113,18 @@ def _level(sq: np.ndarray, sk: np.ndarray, lo: float, cs: float, budget: int) ->
     return hi
 
 
-def _max_over_staircase(q, k, iq: np.ndarray, ik: np.ndarray, cnt: np.ndarray) -> tuple[float, int]:
-    """(max float |q_i . k_j| over the staircase ``cnt`` of sorted rows iq / columns ik, pairs evaluated):
-    rectangles of rows while the count stays above half the first row's, at most twice the staircase's area."""
-    E, i0, n, pairs = 0.0, 0, iq.size, 0
+def _max_over_staircase(qs: np.ndarray, ks: np.ndarray, cnt: np.ndarray) -> tuple[float, int]:
+    """(max float |q_i . k_j| over the staircase ``cnt`` of the sorted rows qs / ks, pairs evaluated): rectangles
+    of rows while the count stays above half the first row's, at most twice the staircase's area."""
+    E, i0, n, pairs = 0.0, 0, qs.shape[0], 0
     while i0 < n and cnt[i0] > 0:
         c0 = int(cnt[i0])
         i1 = max(i0 + int(np.searchsorted(-cnt[i0:], -(c0 // 2), side="left")), i0 + 1)
         step = max(1, 2**20 // c0)  # rows per product: about 2^20 entries
         for r0 in range(i0, i1, step):
-            rows = iq[r0 : min(r0 + step, i1)]
-            E = max(E, float(np.abs(q[rows] @ k[ik[:c0]].T).max()))  # (rows, c0)
-            pairs += rows.size * c0
+            P = qs[r0 : min(r0 + step, i1)] @ ks[:c0].T  # (rows, c0)
+            E = max(E, float(P.max()), -float(P.min()))
+            pairs += P.size
         i0 = i1
     return E, pairs
 
