@@ -23,7 +23,8 @@ upper bound of the *exact* real value for the float64 entries given, and never c
 * **norm staircase** (:func:`tail_bound`, :mod:`fastpath.staircase`): the logits of every pair whose norm product
   exceeds a level L computed (float, plus one scalar rounding term), L (Cauchy-Schwarz) for the rest; L as low as a
   budget of 16 d (n + m) pairs allows, O(n d^2). On both input distributions of issue 14 it meets the true maximum
-  to rounding up to n = 2^16 (``benchmarks/range_bench.py``).
+  to rounding (``benchmarks/range_bench.py``, d = 4, 8, n up to 2^18); not on the signed logits of
+  ``benchmarks/gemm_rate.py``'s input at n = 2^18 (bound 0.3603, where the fallbacks give 0.43 and more).
 
 :func:`logit_bound` returns the least of them; :func:`logit_ranges` both the signed and the absolute range at once
 (shared norms, counted work, and the fast path's early exit at :data:`FAST_RTOL`).
