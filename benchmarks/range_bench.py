@@ -16,7 +16,13 @@ Cauchy-Schwarz R (the old logit_range), R_abs, R and the re-centred R (``null`` 
 ``blocks``: :func:`fastpath.ranges.block_bounds` over blocks of 256 tokens against each pair's true maximum
 (median, max, min of the ratio). Times of the bounds are reported beside them (wall clock; no verdict rests on them).
 
-Usage: ``python benchmarks/range_bench.py [--quick] [--out FILE.jsonl]`` (``--quick``: n = 1024 only).
+``--timing`` (``"kind": "timing"``): for d in {4, 8}, n in {2^14, 2^16, 2^18} (``--quick``: 2^14), the seconds of
+:func:`fastpath.ranges.logit_bound`, :func:`fastpath.ranges.abs_logit_bound` and of the fast path's joint call
+:func:`fastpath.ranges.logit_ranges` (``rtol`` = :data:`fastpath.ranges.FAST_RTOL`, what
+:func:`fastpath.layer.head_forward` runs), their values, the exact logits each evaluated (``pairs``, the counted
+work) and, for n <= 2^14, the true maxima by brute force (row blocks, n^2 d).
+
+Usage: ``python benchmarks/range_bench.py [--quick] [--timing] [--out FILE.jsonl]`` (``--quick``: n = 1024 only).
 """
 
 from __future__ import annotations
@@ -37,7 +43,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fastpath.features import rank_of  # noqa: E402
 from fastpath.lowrank import logit_range  # noqa: E402
 from fastpath.poly import certified_poly  # noqa: E402
-from fastpath.ranges import all_bounds, block_bounds, centres, key_spread, logit_bound, recentred_range  # noqa: E402
+from fastpath.ranges import (  # noqa: E402
+    FAST_RTOL,
+    abs_logit_bound,
+    all_bounds,
+    block_bounds,
+    centres,
+    key_spread,
+    logit_bound,
+    logit_ranges,
+    recentred_range,
+)
 
 SEED = 20240826
 BLOCK = 256  # tokens per block for the per-pair bounds (fastpath.layer.CAUSAL_BLOCK)
@@ -101,16 +117,50 @@ def record(dist: str, n: int, d: int) -> dict:
     }  # fmt: skip
 
 
+def _brute_max(q: np.ndarray, k: np.ndarray, beta: float) -> float:
+    """max |beta q_i . k_j| by brute force in row blocks of 1024 (n m d work, (1024, m) memory)."""
+    return max(float(np.abs(beta * (q[i : i + 1024] @ k.T)).max()) for i in range(0, q.shape[0], 1024))
+
+
+def timing_record(dist: str, n: int, d: int) -> dict:
+    """Seconds, values and counted exact logits of the range calls (module docstring, ``--timing``)."""
+    q, k, beta = inputs(dist, n, d)
+    out = {"kind": "timing", "dist": dist, "n": n, "d": d}
+    for name, fn in (("logit_bound", logit_bound), ("abs_logit_bound", abs_logit_bound)):
+        t0 = time.perf_counter()
+        out[name] = {"R": fn(q, k, beta), "seconds": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    fast = logit_ranges(q, k, beta, rtol=FAST_RTOL)
+    out["logit_ranges_fast"] = {
+        "signed": fast.signed,
+        "absolute": fast.absolute,
+        "pairs": fast.pairs,
+        "pairs_per_d_n_plus_m": fast.pairs / (2 * d * n),
+        "seconds": time.perf_counter() - t0,
+    }
+    full = logit_ranges(q, k, beta)
+    out["logit_ranges_exact_mode_pairs"] = full.pairs
+    if n <= 2**14:
+        out["true_max"] = {"signed": _brute_max(q, k, beta), "absolute": _brute_max(np.abs(q), np.abs(k), beta)}
+    return out  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="n = 1024 only")
     ap.add_argument("--out", type=Path, help="also write the JSON lines to this file")
+    ap.add_argument("--timing", action="store_true", help="the cost of the range calls at n = 2^14 .. 2^18 instead")
     args = ap.parse_args(argv)
     out = args.out.open("w") if args.out else None
+    if args.timing:  # (record, d values, n values)
+        plan = (timing_record, (4, 8), (2**14,) if args.quick else (2**14, 2**16, 2**18))
+    else:
+        plan = (record, (4, 8, 12), (1024,) if args.quick else (1024, 4096))
+    make, ds, ns = plan
     for dist in ("small", "authors"):
-        for d in (4, 8, 12):
-            for n in (1024,) if args.quick else (1024, 4096):
-                line = json.dumps(record(dist, n, d))
+        for d in ds:
+            for n in ns:
+                line = json.dumps(make(dist, n, d))
                 print(line, flush=True)
                 if out:
                     out.write(line + "\n")

@@ -53,11 +53,10 @@ from fastpath.lowrank import (
     check_budget,
     exact_kernel_cert,
     fixed_degree_poly,
-    logit_range,
     precheck_budget,
 )
 from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
-from fastpath.ranges import cs_bound, logit_bound
+from fastpath.ranges import FAST_RTOL, cs_bound, logit_ranges
 from fastpath.work import Work, mm
 from reference import attention as ref_attention
 from reference.attention import TERM_NAMES, head_blocks
@@ -119,7 +118,8 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     work = Work()
     q, k, h = mm(work, X, W_Q), mm(work, X, W_K), mm(work, X, W_V)  # (n, d_h) each
     d_h = q.shape[1]
-    R = logit_range(q, k, beta)
+    bounds = logit_ranges(q, k, beta, rtol=FAST_RTOL)  # absolute and signed range, shared norms and early exit
+    R = bounds.absolute  # the bound of fastpath.lowrank.logit_range, refined only as far as the degree grid needs
     if not math.isfinite(R):
         raise ValueError(
             f"X: the logits beta q.k overflow float64 (logit range R = {R}); expected inputs or weights small enough "
@@ -135,7 +135,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
         method = "exact"  # the dense head is modelled cheaper than the clustered plan: it runs below
     # R bounds beta |q_i|.|k_j| (absolute values entrywise): every logit and the rounding scale; the polynomial only
     # has to cover the signed logits, whose certified bound (fastpath.ranges.logit_bound) may be smaller
-    Rs = R if method == "exact" else min(R, logit_bound(q, k, beta))
+    Rs = R if method == "exact" else min(R, bounds.signed)
     cen = None if method == "exact" else _centring(q, k, beta, Rs, recentre)
     if cen is not None:
         work.add(2 * n * d_h + n * d_h)  # q - a, k - c; beta k.a (the exp of n key factors is not a madd)

@@ -20,12 +20,14 @@ upper bound of the *exact* real value for the float64 entries given, and never c
   least of this, its own CS bound and its own exact box (in the rotated basis); the bound is the largest over pairs,
   O(n d^2 levels + C^2 d) for C clusters a side.
 
-* **norm staircase** (:func:`tail_bound`): the logits of every pair whose norm product exceeds a level L computed
-  (float, plus one scalar rounding term), L (Cauchy-Schwarz) for the rest; L as low as a budget of 16 d (n + m)
-  pairs allows, O(n d^2). On both input distributions of issue 14 it meets the true maximum to rounding
-  (``benchmarks/range_bench.py``).
+* **norm staircase** (:func:`tail_bound`, :mod:`fastpath.staircase`): the logits of every pair whose norm product
+  exceeds a level L computed (float, plus one scalar rounding term), L (Cauchy-Schwarz) for the rest; L as low as a
+  budget of 16 d (n + m) pairs allows, O(n d^2). On both input distributions of issue 14 it meets the true maximum
+  to rounding (``benchmarks/range_bench.py``, d = 4, 8, n up to 2^18); not on the signed logits of
+  ``benchmarks/gemm_rate.py``'s input at n = 2^18 (bound 0.3603, where the fallbacks give 0.43 and more).
 
-:func:`logit_bound` returns the least of them.
+:func:`logit_bound` returns the least of them; :func:`logit_ranges` both the signed and the absolute range at once
+(shared norms, counted work, and the fast path's early exit at :data:`FAST_RTOL`).
 
 **Rounding.** Every quantity is evaluated upwards with :mod:`fastpath.directed` (each float64 result moved one float
 towards $+\infty$, sums and products inflated by $\gamma_m \le 2mu$ and $m\,2^{-1074}$ for underflow): each bound
@@ -40,13 +42,16 @@ Shape legend: n, m tokens (queries, keys), d head width (d_h), C clusters, B blo
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from fastpath.directed import TINY, down, gam, matmul_encl, norms_up, overflow_safe, prod_up, rel, sum_up, up
+from fastpath.staircase import default_budget, staircase_bound
 
 LEVELS = 4  # cluster tree depth: 2^4 = 16 clusters a side
 MIN_LEAF = 8  # a cluster is not split below this many tokens
+FAST_RTOL = 2.0**-6  # the fast path stops refining a range within 1.6 % of a lower bound (grid steps are 9 %)
 
 
 # -- the bounds -------------------------------------------------------------------------------------------------
@@ -289,70 +294,11 @@ def cluster_bound(q, k, beta, levels: int = LEVELS, O: np.ndarray | None = None,
 
 @overflow_safe
 def tail_bound(q, k, beta, budget: int | None = None) -> float:
-    """:func:`_tail` without its convergence flag."""
-    return _tail(q, k, beta, budget)[0]
-
-
-def _staircase(sq: np.ndarray, sk: np.ndarray, L: float) -> np.ndarray:
-    r"""Per query (norms ``sq`` descending) the number of keys (norms ``sk`` descending) with
-    $\|k_j\| > \tau_i$, $\tau_i = $ ``down``$(L / \|q_i\|) \le L/\|q_i\|$: every other pair has
-    $\|q_i\|\|k_j\| \le L$. (n,), non-increasing."""
-    with np.errstate(divide="ignore"):
-        tau = down(L / sq)  # (n,)
-    return np.searchsorted(-sk, -tau, side="left")  # (n,) count of sk_j > tau_i
-
-
-def _tail(q, k, beta, budget: int | None = None) -> tuple[float, bool]:
-    r"""Norm-staircase bound: the logits of every pair whose norm product exceeds a level L computed (float plus
-    one scalar rounding term), L for the others; ``(bound, converged)``.
-
-    Pairs with $\|q_i\|\|k_j\| \le L$ satisfy $|q_i \cdot k_j| \le L$ (Cauchy-Schwarz); with norms sorted, the
-    others form a staircase (:func:`_staircase`), computed by rectangles at most twice its area, each logit within
-    $\gamma_d |q_i|\cdot|k_j| + d\,2^{-1074} \le \gamma_d \max\|q\|\max\|k\| + d\,2^{-1074}$ of its exact value.
-    So $\max_{ij} |q_i\cdot k_j| \le \max(E(L), L)$, E(L) the staircase's maximum rounded up. L starts at a
-    rigorous lower bound of one exact logit (the top d queries and keys against all); when that staircase exceeds
-    ``budget`` pairs (default 16 d (n + m): O(n d^2) work), L is raised by bisection until it fits. Only tokens with
-    $\|q_i\| \max_j\|k_j\| > L$ (resp. keys) are sorted. Converged (within rounding of the true maximum) when
-    $E(L) \ge L$.
-    """
+    """Norm-staircase bound (:func:`fastpath.staircase.staircase_bound`, budget default
+    :func:`fastpath.staircase.default_budget`), at most Cauchy-Schwarz."""
     q, k, b = _check(q, k, beta)
-    n, m, d = q.shape[0], k.shape[0], q.shape[1]
-    nq, nk = norms_up(q), norms_up(k)  # (n,), (m,)
-    mq, mk = float(nq.max()), float(nk.max())
-    cs = prod_up(mq, mk)
-    err = float(up(up(gam(d) * cs) + d * TINY))  # rounding of any one float logit q_i . k_j
-    budget = 16 * d * (n + m) if budget is None else budget
-    t = min(d, n, m)
-    Tq, Tk = np.argpartition(-nq, t - 1)[:t], np.argpartition(-nk, t - 1)[:t]  # t largest norms (any order)
-    top = max(float(np.abs(q[Tq] @ k.T).max()), float(np.abs(q @ k[Tk].T).max()))  # (t, m), (n, t)
-    lo = hi = max(0.0, float(down(top - err)))  # a lower bound of the exact maximum
-    # only tokens with ||q_i|| max||k|| > lo (resp. keys) can be in a pair above lo: sort those alone
-    iq = np.flatnonzero(nq > down(lo / mk)) if mk > 0 else np.zeros(0, dtype=np.int64)
-    ik = np.flatnonzero(nk > down(lo / mq)) if mq > 0 else np.zeros(0, dtype=np.int64)
-    iq, ik = iq[np.argsort(-nq[iq], kind="stable")], ik[np.argsort(-nk[ik], kind="stable")]
-    sq, sk = nq[iq], nk[ik]  # descending
-    n = iq.size
-    if int(_staircase(sq, sk, lo).sum()) > budget:
-        hi = cs
-        for _ in range(24):  # bisection on L: the smallest level (to 2^-24 of CS) whose staircase fits
-            mid = 0.5 * (lo + hi)
-            if int(_staircase(sq, sk, mid).sum()) > budget:
-                lo = mid
-            else:
-                hi = mid
-    L = hi
-    cnt = _staircase(sq, sk, L)  # (n,)
-    E, i0 = 0.0, 0
-    while i0 < n and cnt[i0] > 0:  # rectangles: rows while the count stays above half the first row's
-        c0 = int(cnt[i0])
-        i1 = i0 + int(np.searchsorted(-cnt[i0:], -(c0 // 2), side="left"))
-        step = max(1, 2**20 // c0)  # rows per product: about 2^20 entries
-        for r0 in range(i0, max(i1, i0 + 1), step):
-            rows = iq[r0 : min(r0 + step, max(i1, i0 + 1))]
-            E = max(E, float(np.abs(q[rows] @ k[ik[:c0]].T).max()))  # (rows, c0)
-        i0 = max(i1, i0 + 1)
-    E_up = float(up(E + err))
-    return prod_up(b, max(E_up, L)), E_up >= L
+    budget = default_budget(q.shape[0], k.shape[0], q.shape[1]) if budget is None else budget
+    return prod_up(b, staircase_bound(q, k, norms_up(q), norms_up(k), b, budget)[0])
 
 
 def all_bounds(q, k, beta) -> dict[str, float]:
@@ -361,18 +307,60 @@ def all_bounds(q, k, beta) -> dict[str, float]:
             "cluster": cluster_bound(q, k, beta, tail=False), "tail": tail_bound(q, k, beta)}  # fmt: skip
 
 
+class Ranges(NamedTuple):
+    """The signed range (:func:`logit_bound`), the absolute range (:func:`abs_logit_bound`) and the count of
+    exact logits evaluated for them (the counted work; ``nan`` never: an overflow gives ``inf``)."""
+
+    signed: float
+    absolute: float
+    pairs: int
+
+
+def logit_ranges(q, k, beta, *, rtol: float = 0.0, budget: int | None = None) -> Ranges:
+    r"""Both ranges at once, sharing the row norms (those of $|q|$ are those of q), the Cauchy-Schwarz bound and
+    the staircase's sort; O((n + m) d^2 + budget d) with ``rtol > 0``.
+
+    Per range: Cauchy-Schwarz and the box first, then the staircase (:mod:`fastpath.staircase`) with the least of
+    them as its cap; with ``rtol = 0`` (:func:`logit_bound`, :func:`abs_logit_bound`) an unconverged staircase
+    falls back to :func:`rotated_bound` and :func:`cluster_bound` (O(n d^2 levels) plus a sort); with
+    ``rtol > 0`` (the fast path, :data:`FAST_RTOL`) the staircase stops early once the bound is within ``rtol`` of a
+    rigorous lower bound of the true maximum or on its grid point (:func:`fastpath.staircase.good_enough`) and no
+    fallback runs. Every value is a rigorous upper bound either way. q (n, d), k (m, d).
+    """
+    return _ranges(*_check(q, k, beta), (True, True), rtol, budget)
+
+
+def _ranges(q, k, b: float, which: tuple[bool, bool], rtol: float, budget: int | None) -> Ranges:
+    """:func:`logit_ranges` on checked input; ``which``: (signed, absolute) to compute (``nan`` for the other)."""
+    n, m, d = q.shape[0], k.shape[0], q.shape[1]
+    budget = default_budget(n, m, d) if budget is None else budget
+    out, pairs = [math.nan, math.nan], 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        nq, nk = norms_up(q), norms_up(k)  # (n,), (m,) shared: |q| has the norms of q
+        cs = prod_up(float(nq.max()), float(nk.max()))
+        for s, (x, y) in enumerate(((q, k), (np.abs(q), np.abs(k)))):
+            if not which[s]:
+                continue
+            box = float(_box_max(x.min(0), x.max(0), y.min(0), y.max(0)))
+            tail, done, p = staircase_bound(x, y, nq, nk, b, budget, cap=min(cs, box), rtol=rtol)
+            pairs += p
+            r = prod_up(b, min(cs, box, tail))
+            if not done and rtol <= 0:  # fallbacks: the rotated box and the ball clusters (+ their per-pair tail)
+                rot, O = _best_rotation(x, y)
+                r = min(r, prod_up(b, rot), cluster_bound(x, y, b, O=O))
+                pairs += min(8 * d, n, m) * (n + m)  # the cluster tail's top rows against all
+            out[s] = math.inf if r != r else r
+    return Ranges(out[0], out[1], pairs)
+
+
 @overflow_safe
 def logit_bound(q, k, beta) -> float:
     r"""Rigorous upper bound of $\max_{ij} |\beta q_i \cdot k_j|$: the least of :func:`cs_bound`,
     :func:`box_bound`, :func:`tail_bound`, and, unless the tail bound converged (it is then the exact maximum plus
     its rounding term), :func:`rotated_bound` and :func:`cluster_bound` (in the best basis); each covers float64
-    rounding (module docstring). q (n, d), k (m, d); O(n d^2 levels), never n m."""
-    tail, converged = _tail(q, k, beta)
-    out = min(cs_bound(q, k, beta), box_bound(q, k, beta), tail)
-    if not converged:
-        rot, O = _best_rotation(*_check(q, k, beta)[:2])
-        out = min(out, prod_up(abs(float(beta)), rot), cluster_bound(q, k, beta, O=O))
-    return out
+    rounding (module docstring). q (n, d), k (m, d); O(n d^2 levels), never n m. :func:`logit_ranges` with
+    ``rtol = 0``."""
+    return _ranges(*_check(q, k, beta), (True, False), 0.0, None).signed
 
 
 def abs_logit_bound(q, k, beta) -> float:
@@ -382,8 +370,7 @@ def abs_logit_bound(q, k, beta) -> float:
     A float64 dot product errs by $\gamma_d |q|\cdot|k|$, and the monomial features satisfy
     $\sum_{|\alpha| = t} \binom{t}{\alpha} |q^\alpha k^\alpha| = (|q|\cdot|k|)^t$, so a rounding bound written with
     $P_{abs}(R) = \sum_t |c_t| R^t$ needs this R, not :func:`logit_bound`. :func:`logit_bound` of $|q|, |k|$."""
-    q, k, _ = _check(q, k, beta)
-    return logit_bound(np.abs(q), np.abs(k), beta)
+    return _ranges(*_check(q, k, beta), (False, True), 0.0, None).absolute
 
 
 def __getattr__(name: str):
@@ -395,6 +382,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["LEVELS", "abs_logit_bound", "all_bounds", "bases", "best_basis", "block_bounds", "box_bound",
-           "cluster_bound", "cs_bound", "logit_bound", "orthogonality_defect", "rotated_bound", "tail_bound",
-           "tree_labels"]  # fmt: skip
+__all__ = ["FAST_RTOL", "LEVELS", "Ranges", "abs_logit_bound", "all_bounds", "bases", "best_basis", "block_bounds",
+           "box_bound", "cluster_bound", "cs_bound", "logit_bound", "logit_ranges", "orthogonality_defect",
+           "rotated_bound", "tail_bound", "tree_labels"]  # fmt: skip

@@ -15,8 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastpath import directed, ranges
+from fastpath import directed, ranges, staircase
+from fastpath.poly import round_up_R
 from fastpath.ranges import (
+    FAST_RTOL,
     SPREAD_MAX,
     abs_logit_bound,
     block_bounds,
@@ -26,6 +28,7 @@ from fastpath.ranges import (
     cs_bound,
     key_spread,
     logit_bound,
+    logit_ranges,
     recentred_range,
     rotated_bound,
     tail_bound,
@@ -89,6 +92,14 @@ def pairs(draw, max_n=6, max_d=4):
     q, k = shaped(draw(st.sampled_from(KINDS)), q), shaped(draw(st.sampled_from(KINDS)), k)
     beta = draw(st.sampled_from([1.0, 0.25, 1 / 3, -0.7, 1e-3]))
     return q, k, beta
+
+
+@given(pairs(), st.sampled_from([0.0, FAST_RTOL, 0.5]), st.sampled_from([None, 1, 7]))
+def test_both_joint_ranges_cover_the_exact_rational_maxima_at_any_tolerance_and_budget(case, rtol, budget):
+    q, k, beta = case
+    got = logit_ranges(q, k, beta, rtol=rtol, budget=budget)
+    assert Fraction(got.signed) >= exact_max(q, k, beta)
+    assert Fraction(got.absolute) >= exact_max(np.abs(q), np.abs(k), beta)
 
 
 @given(pairs())
@@ -176,18 +187,20 @@ def _identity_box(q, k, beta):
 @pytest.mark.parametrize("bound", [cs_bound, box_bound, _identity_box, cluster_bound, balls_only, tail_bound])
 def test_a_bound_without_its_rounding_inflation_falls_below_the_exact_maximum(monkeypatch, bound):
     # aligned q = k = x: every bound is attained, so any downward rounding shows; the mutant drops every upward
-    # step (up, down, the 1 + 2mu factors and the gamma terms) of fastpath.directed and fastpath.ranges
+    # step (up, down, the 1 + 2mu factors and the gamma terms) of fastpath.directed, .ranges and .staircase
     rng = np.random.default_rng(0)
     for _ in range(300):
         x = rng.uniform(0.5, 1.5, (1, 7))
         want = exact_max(x, x, 1.0)
         assert Fraction(bound(x, x, 1.0)) >= want
         with monkeypatch.context() as mp:
-            for mod in (directed, ranges):
+            for mod in (directed, ranges, staircase):
                 mp.setattr(mod, "up", lambda v: v)
-                mp.setattr(mod, "rel", lambda m: 1.0)
                 mp.setattr(mod, "gam", lambda m: 0.0)
+                if hasattr(mod, "rel"):
+                    mp.setattr(mod, "rel", lambda m: 1.0)
             mp.setattr(ranges, "down", lambda v: v)
+            mp.setattr(staircase, "down", lambda v: v)
             mutant = bound(x, x, 1.0)
         if Fraction(mutant) < want:
             return  # the mutant is caught on this input
@@ -327,3 +340,32 @@ def test_overflowing_logits_give_an_infinite_bound_never_nan():
     assert (block_bounds(q, q, 1.0, 8, 8) == np.inf).all()
     a, c = centres(q, q, 1.0)
     assert not a.any() and not c.any() and key_spread(q, 1.0, q.mean(axis=0)) == np.inf
+
+
+@pytest.mark.parametrize("dist", ["small", "authors"])
+@pytest.mark.parametrize("d", [4, 8])
+def test_the_ranges_evaluate_a_number_of_exact_logits_linear_in_n(dist, d):
+    # counted work (never time): per range d (n + m) top-norm logits, the staircase's rectangles at most twice its
+    # budget 16 d (n + m) (twice more in the fast path's two stages: 1/8 then all of it), and with rtol = 0 the
+    # cluster tail's 8 d (n + m): <= 37 d (n + m) per range fast, <= 41 d (n + m) exact, two ranges
+    n = 4096
+    q, k, beta = _bench().inputs(dist, n, d)
+    fast, full = logit_ranges(q, k, beta, rtol=FAST_RTOL), logit_ranges(q, k, beta)
+    assert 0 < fast.pairs <= 74 * d * 2 * n < n * n  # below the n m of brute force: the assertion has teeth
+    assert 0 < full.pairs <= 82 * d * 2 * n < n * n
+    assert (full.signed, full.absolute) == (logit_bound(q, k, beta), abs_logit_bound(q, k, beta))
+    assert round_up_R(fast.signed) <= round_up_R(full.signed * (1 + FAST_RTOL))  # early exit: the same grid point
+    assert round_up_R(fast.absolute) <= round_up_R(full.absolute * (1 + FAST_RTOL))  # or one 1.6 % above
+
+
+def test_a_small_budget_caps_the_counted_logits_and_keeps_the_bound_rigorous():
+    # small logits: the full staircase above the true maximum holds over 4 times the budget's 256 pairs: it binds
+    q, k, beta = _bench().inputs("small", 2048, 4)
+    n, d, budget = 2048, 4, 256
+    nq, nk = -np.sort(-np.linalg.norm(q, axis=1)), -np.sort(-np.linalg.norm(k, axis=1))
+    level = brute_lower_of_max(q, k, beta) / abs(beta)  # pairs with a norm product above it: beyond the budget
+    assert staircase.staircase_counts(nq, nk, level).sum() > 4 * budget
+    got = logit_ranges(q, k, beta, rtol=FAST_RTOL, budget=budget)
+    assert got.pairs <= 2 * (d * 2 * n + 2 * (budget // 8) + 2 * budget)
+    assert got.signed >= brute_lower_of_max(q, k, beta)
+    assert got.absolute >= brute_lower_of_max(np.abs(q), np.abs(k), beta)
