@@ -66,7 +66,27 @@ def dphi_change(act: str, U: np.ndarray, E: np.ndarray) -> np.ndarray:
         return (np.abs(U) <= E).astype(float)  # the kink may lie in the interval
     if act == "cube":
         return 6 * (np.abs(U) + E) * E * (1 + 8 * U_ROUND)
+    if act == "tanh":
+        return _tanh_d2_sup(U, E) * E
     return activation_lipschitz(act, 0.0)[1] * E
+
+
+def _tanh_d2_sup(U: np.ndarray, E: np.ndarray) -> np.ndarray:
+    r"""Entrywise $\sup |\tanh''|$ on $[\tilde U - E, \tilde U + E]$: $|\tanh''(x)| = g(t) = 2t(1 - t^2)$ with
+    $t = \tanh|x|$ increasing in $|x|$, and g increases on $[0, 1/\sqrt3]$, decreases after; so the sup is
+    $g(1/\sqrt3) = 4/(3\sqrt3)$ where $[\tanh lo, \tanh hi]$ contains $1/\sqrt3$, else g at the end nearer to it.
+    The float64 tanh and g are covered by a relative $10^{-12}$ and an absolute $10^{-15}$ (|g'| <= 2, tanh to a
+    few ulps), and the test against $1/\sqrt3$ by the same margin."""
+    lo = np.tanh(np.maximum(np.abs(U) - E, 0.0))
+    hi = np.tanh(np.abs(U) + E)
+    ts = 1 / math.sqrt(3)
+    near = np.where(hi < ts, hi, lo)  # below the peak: the upper end; above it: the lower end
+    g = 2 * near * (1 - near * near) * (1 + 1e-12) + 1e-15
+    peak = (lo <= ts * (1 + 1e-12)) & (hi >= ts * (1 - 1e-12))
+    return np.minimum(np.where(peak, _TANH_PEAK, g), _TANH_PEAK)
+
+
+_TANH_PEAK = activation_lipschitz("tanh", 0.0)[1]  # 4 / (3 sqrt 3), the global sup of |tanh''|
 
 
 def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work: Work) -> dict:
