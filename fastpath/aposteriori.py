@@ -9,7 +9,8 @@ Lemma H.4 (spec §2.10) multiplies worst-case Lipschitz constants $C_i$ of the l
 * the block $g(Z) = \varphi(Z W_g)$ (Lemma H.1/H.2): $E_U = E_Z|W_g|$, $E_T = \sup_{[\tilde U \pm E_U]}
   |\varphi'| \odot E_U$; backward $Y = gT \odot \varphi'(U)$ with
   $E_Y = E_{gT} \odot |\varphi'(\tilde U)| + (|\tilde{gT}| + E_{gT}) \odot \Delta\varphi'$,
-  $\Delta\varphi' = \sup|\varphi''| E_U$ (relu: 1 where the kink may lie in $[\tilde U \pm E_U]$), then
+  $\Delta\varphi' = \sup|\varphi''| E_U$ with the sup taken on the interval $[\tilde U \pm E_U]$ for tanh (relu: 1
+  where the kink may lie in it), then
   $E_{G} = E_Y |W_g|^\top$, $E_{dW_g} = E_Z^\top|\tilde Y| + \hat Z^\top E_Y$;
 * residual sums add their errors (Lemma J.3).
 
@@ -26,7 +27,8 @@ tokens and through $W_g$, $W_V$), so the ratio error/bound falls by a roughly co
 $10^{-3}$ to $3 \cdot 10^{-3}$ for dX at one layer, about 10 times less per further layer, mostly from the
 forward errors feeding the logits of the layers above (with ``exact_forward=True`` the backward alone loses about
 2 to 5 times per layer). The a-priori bound of :mod:`fastpath.apriori` is $10^2$ (one layer) to $10^{9}$ (four
-layers) times looser on the same cases.
+layers) times looser on the same cases. docs/certificate.md writes every step out and measures where the bound
+loses (the bound of the upstream gradient grows 4 to 26 times per layer while its error does not grow).
 
 Shape legend: n tokens, d width.
 """
