@@ -42,8 +42,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fastpath  # noqa: E402
-import reference  # noqa: E402
 from fastpath.compare import random_layers  # noqa: E402
+from proofs_check.checks.fast_certificate import exact_layerwise  # noqa: E402 (one home of the layerwise reference)
 
 SEED = 20240826
 D = 4
@@ -57,19 +57,6 @@ def grid(quick: bool, large: bool) -> list[tuple]:
     if large:
         g += list(itertools.product((65536,), (1,), (False, True), (1e-3, 1e-6, 1e-9), (1, 2)))
     return g
-
-
-def exact_layerwise(X, layers, dL, **cfg):
-    """The float64 reference one layer at a time (the model is a composition of layers), so that memory holds one
-    layer's n×n matrices: returns (T_m, dL/dX, [dW per layer], [dW_V per layer])."""
-    Ts = [X]
-    for L in layers:
-        Ts.append(reference.forward(Ts[-1], [L], **cfg).output)
-    gT, dW, dWV = dL, [None] * len(layers), [None] * len(layers)
-    for i in reversed(range(len(layers))):
-        g = reference.backward(reference.forward(Ts[i], [layers[i]], **cfg), gT)
-        gT, dW[i], dWV[i] = g.dX, g.layers[0].dW, g.layers[0].dW_V
-    return Ts[-1], gT, dW, dWV
 
 
 def ratios(fast, exact, bound) -> dict:
