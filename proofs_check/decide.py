@@ -130,6 +130,9 @@ def row(item: tuple, bk: Backend) -> Row:
     tol = tolerance(kind, bk, cond)
     if kind == "le":
         lhs, rhs = a, b
+        if not (math.isfinite(float(lhs)) and math.isfinite(float(rhs))):  # an infinite or NaN side: no slack (the
+            ok = math.isfinite(float(lhs)) and float(lhs) <= float(rhs)  # scale would be inf and pass inf <= x)
+            return Row(kind, name, math.inf if not ok else 0.0, ok, 1.0, float(lhs), float(rhs), not ok)
         slack = float(lhs / rhs) if rhs != 0 else (0.0 if lhs == 0 else math.inf)
         scale = 2 * tol * max(abs(lhs), abs(rhs))
         ok, gross = lhs <= rhs + scale, lhs > rhs + GROSS * scale

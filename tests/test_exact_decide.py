@@ -1,5 +1,7 @@
 """The registry's decision layer (proofs_check.decide): float64 first, mpmath before a failure counts; the schema."""
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -77,3 +79,11 @@ def test_the_re_decision_leaves_the_global_mpmath_precision_alone():
 
     res = dc.decide(claim, [{"x": np.array([1e17])}])
     assert res.ok and res.precision.split(";")[0] == "mpmath dps=50" and mpmath.mp.dps == before
+
+
+@pytest.mark.parametrize("lhs", [math.inf, math.nan])
+def test_an_inequality_with_an_infinite_or_nan_left_side_never_holds(lhs):
+    """inf <= bound + 2 tol max(|inf|, |bound|) used to pass (the slack scale was inf); it must fail."""
+    r = dc.row(("le", "x", lhs, 1.0), FLOAT64)
+    assert not r.ok and r.gross
+    assert dc.row(("le", "x", 1.0, math.inf), FLOAT64).ok  # a finite value under an infinite bound does hold
