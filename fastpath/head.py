@@ -82,17 +82,17 @@ class HeadState:
 
     @property
     def qf(self) -> np.ndarray:
-        """(n, d_h) the queries the polynomial sees: q - a when re-centred, else q."""
+        """The queries the polynomial sees, shape (n, d_h); q - a when re-centred, else q."""
         return self.q if self.centring is None else self.centring.qc
 
     @property
     def kf(self) -> np.ndarray:
-        """(n, d_h) the keys the polynomial sees: k - c when re-centred, else k."""
+        """The keys the polynomial sees, shape (n, d_h); k - c when re-centred, else k."""
         return self.k if self.centring is None else self.centring.kc
 
     @property
     def w(self) -> np.ndarray | None:
-        """(n,) key factor exp(beta a.k_j - m) when re-centred, else None (all ones)."""
+        """The key factor exp(beta a.k_j - m), shape (n,), when re-centred; else None (all ones)."""
         return None if self.centring is None else self.centring.w
 
     @property
