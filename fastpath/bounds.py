@@ -128,7 +128,8 @@ def rounding_rel(st: HeadState, n: int, d: int) -> tuple[float, float]:
         R_cs = st.R_cs
         P_abs = st.cert.abs_sum if R_cs <= st.cert.R else abs_sum_at(st.cert.coeffs, R_cs, st.cert.shift)
         kappa = P_abs * safe_exp(st.cert.R) / (1 - eps)
-    m = n + st.rank * d_h + 3 * st.cert.degree + 4 * d + 40
+    r = n if st.cert.kind == "clustered" else st.rank  # clustered: n as before its rank became a pair's
+    m = n + r * d_h + 3 * st.cert.degree + 4 * d + 40
     return kappa, (4 * kappa + 8) * gamma(m)
 
 

@@ -227,6 +227,14 @@ class ClusterHeadState(HeadState):
 
     op: ClusterOp | None = None
 
+    @property
+    def rank(self) -> int:
+        r"""The largest rank $r_{IJ} = \binom{d_h+g_{IJ}}{g_{IJ}}$ over the polynomial cluster pairs (the width of the
+        largest feature block, what the per-pair product cost and memory scale with); exact pairs are dense blocks
+        and do not count; n (the dense kernel) when no pair is polynomial."""
+        r = int(self.op.plan.rank.max()) if self.op is not None and self.op.plan.rank.size else 0
+        return r if r > 0 else self.q.shape[0]
+
 
 def head_forward_clustered(X, W_Q, W_K, W_V, beta: float, q, k, h, R: float, work: Work, *, eps: float, kind: str,
                            causal: bool, budget: int, degree: int | None = None, exact_forward: bool = False,

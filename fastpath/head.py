@@ -73,7 +73,8 @@ class HeadState:
 
     @property
     def rank(self) -> int:
-        """Rank of f~: C(d_h + g, g) on the low-rank path, n (the dense kernel) on the exact one."""
+        """Rank of f~: C(d_h + g, g) on the low-rank path, n (the dense kernel) on the exact one (clustered heads:
+        :attr:`fastpath.clustered.ClusterHeadState.rank`, the largest rank of a polynomial cluster pair)."""
         return self.q.shape[0] if self.plan is None else self.plan.rank
 
     @property

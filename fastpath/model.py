@@ -112,7 +112,8 @@ class FastTrace:
 
     @property
     def rank(self) -> int:
-        """Largest rank C(d_h + g, g) over layers and heads (n for exact heads)."""
+        """Largest rank C(d_h + g, g) over layers and heads (n for exact heads; clustered heads: the largest rank
+        of their polynomial cluster pairs, :attr:`fastpath.clustered.ClusterHeadState.rank`)."""
         return max(st.rank for c in self.caches for st in c.heads)
 
     @property

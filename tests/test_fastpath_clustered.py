@@ -207,6 +207,16 @@ def test_the_a_priori_certificate_and_the_exact_forward_hold_on_the_clustered_ke
     assert c.method == "clustered" and not c.violations, c.violations
 
 
+def test_a_clustered_head_reports_the_largest_rank_of_its_polynomial_pairs(level):
+    X, W = _inputs("small", 512, 4, 4)
+    level(3)
+    st = head_forward(X, *W, 0.25, eps=EPS, kind="chebyshev", causal=False, budget=2**31, method="clustered")
+    ranks = st.op.plan.rank[st.op.plan.poly]  # ranks of the polynomial pairs
+    assert ranks.size and st.rank == int(ranks.max()) < X.shape[0]
+    tr = fastpath.forward(X, [reference.Layer(*W)], eps=EPS, beta=0.25, method="clustered")
+    assert tr.method == "clustered" and tr.rank == max(s.rank for c in tr.caches for s in c.heads) < X.shape[0]
+
+
 def test_the_clustered_work_is_counted_and_below_the_dense_head_on_small_logits():
     X, W = _inputs("small", 2048, 4, 2)
     fast = head_forward(X, *W, 0.25, eps=EPS, kind="chebyshev", causal=False, budget=2**31, method="clustered")
