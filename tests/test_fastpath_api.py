@@ -145,13 +145,15 @@ def test_auto_takes_the_exact_kernel_when_the_certified_rank_is_not_below_n():
     (issue 14: the estimate kept the low-rank path at 3x n on the authors' inputs)."""
     import fastpath.layer as fl
     from fastpath.poly import certified_poly, degree_lower_estimate
+    from fastpath.ranges import FAST_RTOL, logit_ranges
 
     rng = np.random.default_rng(5)
     n, d, eps = 256, 4, 1e-4
     X = rng.normal(size=(n, d))  # the authors' inputs: N(0, 1), orthogonal weights, beta = 1/d
     Wq, Wk, Wv = (np.linalg.qr(rng.normal(size=(d, d)))[0] for _ in range(3))
     q, k = X @ Wq, X @ Wk
-    R = min(fl.logit_range(q, k, 1 / d), fl.logit_bound(q, k, 1 / d))
+    rb = logit_ranges(q, k, 1 / d, rtol=FAST_RTOL)  # the ranges head_forward computes
+    R = min(rb.absolute, rb.signed)
     r_est = rank_of(d, degree_lower_estimate(round_up_R(R), eps))
     r_cert = rank_of(d, certified_poly(R, eps, "chebyshev").degree)
     assert r_est < n <= r_cert  # the case in question: the estimate alone would keep the low-rank path
