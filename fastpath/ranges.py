@@ -327,6 +327,10 @@ def logit_ranges(q, k, beta, *, rtol: float = 0.0, budget: int | None = None) ->
     rigorous lower bound of the true maximum or on its grid point (:func:`fastpath.staircase.good_enough`) and no
     fallback runs. Every value is a rigorous upper bound either way. q (n, d), k (m, d).
     """
+    if isinstance(rtol, bool) or not isinstance(rtol, int | float) or not (math.isfinite(rtol) and rtol >= 0):
+        raise ValueError(f"rtol: expected a finite number >= 0, got {rtol!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
+        raise ValueError(f"budget: expected None or an integer >= 0 (exact logits to evaluate), got {budget!r}")
     return _ranges(*_check(q, k, beta), (True, True), rtol, budget)
 
 

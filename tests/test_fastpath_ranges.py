@@ -7,6 +7,7 @@ box bound missing a sign case) are run on constructed counterexamples and must f
 """
 
 import importlib.util
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -369,3 +370,11 @@ def test_a_small_budget_caps_the_counted_logits_and_keeps_the_bound_rigorous():
     assert got.pairs <= 2 * (d * 2 * n + 2 * (budget // 8) + 2 * budget)
     assert got.signed >= brute_lower_of_max(q, k, beta)
     assert got.absolute >= brute_lower_of_max(np.abs(q), np.abs(k), beta)
+
+
+@pytest.mark.parametrize(("kw", "name"), [({"rtol": -1.0}, "rtol"), ({"rtol": math.nan}, "rtol"),
+                                           ({"budget": -3}, "budget"), ({"budget": 2.5}, "budget")])  # fmt: skip
+def test_logit_ranges_refuses_a_bad_rtol_or_budget_by_name(kw, name):
+    q = np.ones((4, 2))
+    with pytest.raises(ValueError, match=name):
+        ranges.logit_ranges(q, q, 0.5, **kw)
