@@ -158,12 +158,35 @@ def _cert_or_none(R: float, eps: float, kind: str) -> PolyCert | None:
         return None
 
 
+RULES = ("cost", "polynomial")  # how plan_pairs chooses a pair's method (module docstring)
+
+
+def check_plan_args(rule: str, pair_range) -> None:
+    """Validates the ``rule`` and ``pair_range`` parameters of :func:`plan_pairs` (ValueError / TypeError)."""
+    if not isinstance(rule, str) or rule not in RULES:
+        raise ValueError(f"rule: expected one of {RULES}, got {rule!r}")
+    if not callable(pair_range):
+        raise TypeError(f"pair_range: expected a callable (qs, ks, beta) -> (P_Q, P_K) array, got {pair_range!r}")
+
+
 def plan_pairs(qs: Side, ks: Side, beta: float, eps: float, kind: str, causal: bool = False,
-               width: int | None = None) -> PairPlan:  # fmt: skip
-    """Polynomial or exact per pair by the cost rule of the module docstring; one certificate per grid point of R."""
+               width: int | None = None, *, rule: str = "cost", pair_range=pair_ranges) -> PairPlan:  # fmt: skip
+    """Polynomial or exact per pair by the cost rule of the module docstring; one certificate per grid point of R.
+
+    ``rule``: ``"cost"`` (default, the cost rule) or ``"polynomial"``: every unmasked off-diagonal pair whose range
+    has a certified polynomial at ``eps`` is polynomial whatever it costs (the others stay exact), so that small
+    inputs reach the polynomial pairs (checks, experiments). ``pair_range``: the function (qs, ks, beta) ->
+    $R_{IJ}$ (P_Q, P_K) that the polynomials are certified on, default :func:`pair_ranges` (the rigorous bound);
+    another one is the caller's claim (e.g. a mutant of ``fast.clustered.certificate``), its values must be finite
+    and >= 0.
+    """
+    check_plan_args(rule, pair_range)
     d_h = qs.C.shape[1]
     w = width or (1 + d_h) + 2 * (d_h + d_h * d_h) + d_h  # columns of the three passes (module docstring)
-    R = pair_ranges(qs, ks, beta)
+    R = np.asarray(pair_range(qs, ks, beta), dtype=float)  # (P_Q, P_K)
+    if R.shape != (len(qs.idx), len(ks.idx)) or not (np.isfinite(R).all() and (R >= 0).all()):
+        raise ValueError(f"pair_range: expected finite ranges >= 0 of shape {(len(qs.idx), len(ks.idx))}, got shape "
+                         f"{R.shape} (min {R.min() if R.size else None})")  # fmt: skip
     nI, nJ = qs.sizes[:, None], ks.sizes[None, :]  # (P_Q, 1), (1, P_K)
     allowed = ks.block[None, :] <= qs.block[:, None]  # (P_Q, P_K)
     diag = (ks.block[None, :] == qs.block[:, None]) & causal
@@ -173,12 +196,14 @@ def plan_pairs(qs: Side, ks: Side, beta: float, eps: float, kind: str, causal: b
     rank_g, certs_g = np.zeros(Rg.shape, dtype=np.int64), {}
     for v in np.unique(Rg):  # one certificate per grid point; an optimistic degree first rules out hopeless ranges
         cert = None
-        if rank_of(d_h, degree_lower_estimate(float(v), eps)) < thr:
+        if rule == "polynomial" or rank_of(d_h, degree_lower_estimate(float(v), eps)) < thr:
             cert = _cert_or_none(float(v), eps, kind)
         if cert is not None:
             certs_g[float(v)] = cert
             rank_g[Rg == v] = rank_of(d_h, cert.degree)
-    win = (rank_g > 0) & (rank_g * (nI + nJ) * w < exact_cost) & allowed & ~diag
+    win = (rank_g > 0) & allowed & ~diag
+    if rule == "cost":
+        win &= rank_g * (nI + nJ) * w < exact_cost
     rank = np.where(win, rank_g, 0)
     certs = {(int(I), int(J)): certs_g[float(Rg[I, J])] for I, J in zip(*np.nonzero(win), strict=True)}
     poly = rank > 0
@@ -202,14 +227,16 @@ def _sides(Z: np.ndarray, lev: int, tblocks: list[np.ndarray], work: Work) -> Si
 
 
 def choose_level(q: np.ndarray, k: np.ndarray, beta: float, eps: float, kind: str, work: Work,
-                 level: int | None = None, causal: bool = False,
-                 width: int | None = None) -> tuple[Side, Side, PairPlan]:  # fmt: skip
-    """Clusters of q and k at the level of smallest modelled cost (or the given ``level``), and their plan.
+                 level: int | None = None, causal: bool = False, width: int | None = None, *, rule: str = "cost",
+                 pair_range=pair_ranges) -> tuple[Side, Side, PairPlan]:  # fmt: skip
+    """Clusters of q and k at the level of smallest modelled cost (or the given ``level``), and their plan
+    (``rule``, ``pair_range``: those of :func:`plan_pairs`).
 
     Causal: the sequence is cut into :data:`CAUSAL_BLOCKS` (at most; >= :data:`CAUSAL_MIN_TOKENS` tokens each)
     contiguous time blocks and clustered inside each, so a pair is either masked out (keys after queries), below
     the diagonal (no mask: polynomial or dense) or on it (dense with the token mask).
     """
+    check_plan_args(rule, pair_range)
     n = q.shape[0]
     nb = max(1, min(CAUSAL_BLOCKS, n // CAUSAL_MIN_TOKENS)) if causal else 1
     tblocks = np.array_split(np.arange(n), nb)
@@ -219,7 +246,7 @@ def choose_level(q: np.ndarray, k: np.ndarray, beta: float, eps: float, kind: st
     best, worse = None, 0
     for lev in [level] if level is not None else range(top + 1):  # upwards until the cost rose twice in a row
         qs, ks = _sides(q, lev, tblocks, work), _sides(k, lev, tblocks, work)
-        plan = plan_pairs(qs, ks, beta, eps, kind, causal, width)
+        plan = plan_pairs(qs, ks, beta, eps, kind, causal, width, rule=rule, pair_range=pair_range)
         worse = 0 if best is None or plan.cost < best[2].cost else worse + 1
         if worse == 0:
             best = (qs, ks, plan)
@@ -228,5 +255,5 @@ def choose_level(q: np.ndarray, k: np.ndarray, beta: float, eps: float, kind: st
     return best
 
 
-__all__ = ["CAUSAL_BLOCKS", "CAUSAL_MIN_TOKENS", "KMEANS_ITERS", "MAX_LEVEL", "MIN_LEAF", "PairPlan", "Side",
-           "choose_level", "kmeans", "pair_ranges", "pca_tree", "plan_pairs", "side_at"]  # fmt: skip
+__all__ = ["CAUSAL_BLOCKS", "CAUSAL_MIN_TOKENS", "KMEANS_ITERS", "MAX_LEVEL", "MIN_LEAF", "RULES", "PairPlan", "Side",
+           "check_plan_args", "choose_level", "kmeans", "pair_ranges", "pca_tree", "plan_pairs", "side_at"]  # fmt: skip

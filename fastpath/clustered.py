@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastpath.cluster_tree import PairPlan, Side, choose_level
+from fastpath.cluster_tree import PairPlan, Side, check_plan_args, choose_level, pair_ranges
 from fastpath.features import feature_scale, monomial_plan, monomials, rank_of
 from fastpath.layer import HeadState, _dense_head
 from fastpath.lowrank import U_ROUND, gamma
@@ -177,11 +177,14 @@ def _features(side: Side, ranks: np.ndarray, work: Work) -> list:
 
 
 def build(q: np.ndarray, k: np.ndarray, beta: float, eps: float, kind: str, budget: int, work: Work,
-          level: int | None = None, causal: bool = False, width: int | None = None) -> ClusterOp:  # fmt: skip
+          level: int | None = None, causal: bool = False, width: int | None = None, *, rule: str = "cost",
+          pair_range=pair_ranges) -> ClusterOp:  # fmt: skip
     """The operator of the module docstring for queries q and keys k (n, d_h); refuses (ValueError) a feature store
-    over ``budget`` bytes and shifted entries below :data:`EXP_FLOOR`."""
+    over ``budget`` bytes and shifted entries below :data:`EXP_FLOOR`. ``level``, ``rule`` and ``pair_range``: the
+    plan's, :func:`fastpath.cluster_tree.choose_level` and :func:`fastpath.cluster_tree.plan_pairs` (defaults: the
+    level and the pairs of smallest modelled cost, the rigorous pair ranges)."""
     n, d_h = q.shape
-    qs, ks, plan = choose_level(q, k, beta, eps, kind, work, level, causal, width)
+    qs, ks, plan = choose_level(q, k, beta, eps, kind, work, level, causal, width, rule=rule, pair_range=pair_range)
     PQ, PK = plan.R.shape
     rq, rk = plan.rank.max(axis=1), plan.rank.max(axis=0)  # (P_Q,), (P_K,)
     need = 8 * (int((rq * qs.sizes).sum() + (rk * ks.sizes).sum()) + n * (PQ + PK) + 2 * n * EXACT_CHUNK)
@@ -238,21 +241,27 @@ class ClusterHeadState(HeadState):
 
 def head_forward_clustered(X, W_Q, W_K, W_V, beta: float, q, k, h, R: float, work: Work, *, eps: float, kind: str,
                            causal: bool, budget: int, degree: int | None = None, exact_forward: bool = False,
-                           level: int | None = None) -> ClusterHeadState | None:  # fmt: skip
+                           level: int | None = None, rule: str = "cost", pair_range=pair_ranges,
+                           dense_fallback: bool = True) -> ClusterHeadState | None:  # fmt: skip
     r"""``method="clustered"`` of :func:`fastpath.layer.head_forward`: $\tilde s = \tilde f h$ with the operator of
-    :func:`build`; q, k, h (n, d_h) and R (the global logit bound) as computed there. None when n <=
-    :data:`DENSE_FALLBACK_MAX` and the plan's modelled cost is not below the dense head's $n^2(w + d_h + 2)$ (the
-    caller then uses the dense head, ``method="exact"``); above that n the operator's O(n·2048)-memory tiles are kept
-    instead of an n×n matrix."""
+    :func:`build`; q, k, h (n, d_h) and R (the global logit bound) as computed there. None when ``dense_fallback``,
+    n <= :data:`DENSE_FALLBACK_MAX` and the plan's modelled cost is not below the dense head's $n^2(w + d_h + 2)$
+    (the caller then uses the dense head, ``method="exact"``); above that n the operator's O(n·2048)-memory tiles
+    are kept instead of an n×n matrix. ``level``, ``rule``, ``pair_range``: the plan's (:func:`build`);
+    ``dense_fallback=False`` with ``rule="polynomial"`` forces the clustered operator at any n (checks,
+    experiments on small inputs)."""
     if degree is not None:
         raise ValueError(
             f"degree: method 'clustered' certifies one degree per cluster pair; expected None, got {degree}"
         )
+    if not isinstance(dense_fallback, bool):
+        raise TypeError(f"dense_fallback: expected a bool, got {dense_fallback!r}")
+    check_plan_args(rule, pair_range)
     d, d_h = X.shape[1], q.shape[1]
     width = (1 + d_h) + (d + d_h * d) + (d_h + d + d_h * d)  # the forward's and the backward's product columns
-    op = build(q, k, beta, eps, kind, budget, work, level, causal, width)
+    op = build(q, k, beta, eps, kind, budget, work, level, causal, width, rule=rule, pair_range=pair_range)
     n = q.shape[0]
-    if n <= DENSE_FALLBACK_MAX and op.plan.cost >= n * n * (width + d_h + 2):
+    if dense_fallback and n <= DENSE_FALLBACK_MAX and op.plan.cost >= n * n * (width + d_h + 2):
         return None  # the dense head (one n x n kernel for all passes) is modelled cheaper: the caller runs it
     certs = list(op.plan.certs.values())
     cert = PolyCert("clustered", max([c.degree for c in certs], default=0), max([c.R for c in certs], default=0.0),

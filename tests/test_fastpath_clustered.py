@@ -45,7 +45,7 @@ def level(monkeypatch):
             monkeypatch.setattr(cl, "DENSE_FALLBACK_MAX", 0)
         orig = cl.choose_level
         monkeypatch.setattr(cl, "choose_level", lambda q, k, beta, eps, kind, work, level=None, causal=False,
-                            width=None: orig(q, k, beta, eps, kind, work, lev, causal, width))  # fmt: skip
+                            width=None, **kw: orig(q, k, beta, eps, kind, work, lev, causal, width, **kw))  # fmt: skip
 
     return force
 
@@ -113,13 +113,10 @@ def test_a_pair_range_from_rms_radii_is_caught(level, monkeypatch):
     """Mutant: R_IJ from the clusters' RMS radii sqrt(mean ||delta||^2) instead of the largest offset: the
     polynomial is certified on too short an interval and the entrywise check fails."""
     import fastpath.cluster_tree as ct
+    from proofs_check.checks.fast_clustered import rms_ranges
 
-    def rms_ranges(qs, ks, beta):
-        rq = np.array([np.sqrt((x * x).sum(axis=1).mean()) for x in qs.delta])
-        rk = np.array([np.sqrt((x * x).sum(axis=1).mean()) for x in ks.delta])
-        return abs(beta) * np.outer(rq, rk)
-
-    monkeypatch.setattr(ct, "pair_ranges", rms_ranges)
+    orig = ct.plan_pairs
+    monkeypatch.setattr(ct, "plan_pairs", lambda *a, **kw: orig(*a, **{**kw, "pair_range": rms_ranges}))
     X, W = _inputs("small", 512, 4, 0)
     ratio, st = _ratio(X, W, 0.25, level, 1)
     assert st.op.plan.poly.any()
@@ -163,20 +160,9 @@ def force_poly(monkeypatch):
     """Every unmasked off-diagonal pair on its certified polynomial, whatever the cost model says (tiny n); causal
     time blocks of 4 tokens."""
     import fastpath.cluster_tree as ct
-    from fastpath.features import rank_of
-    from fastpath.poly import certified_poly
 
     orig = ct.plan_pairs
-
-    def plan(qs, ks, beta, eps, kind, causal=False, width=None):
-        p = orig(qs, ks, beta, eps, kind, causal, width)
-        for I, J in zip(*np.nonzero(p.allowed & ~p.diag), strict=True):
-            p.certs[int(I), int(J)] = c = certified_poly(float(p.R[I, J]), eps, kind)
-            p.rank[I, J] = rank_of(qs.C.shape[1], c.degree)
-        p.poly = p.rank > 0
-        return p
-
-    monkeypatch.setattr(ct, "plan_pairs", plan)
+    monkeypatch.setattr(ct, "plan_pairs", lambda *a, **kw: orig(*a, **{**kw, "rule": "polynomial"}))
     monkeypatch.setattr(ct, "CAUSAL_MIN_TOKENS", 4)
     monkeypatch.setattr(cl, "DENSE_FALLBACK_MAX", 0)
 

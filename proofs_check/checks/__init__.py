@@ -19,4 +19,7 @@ MODULES = [
     "fast_weak_points_a",
     "fast_weak_points_b",
     "fast_certificate",  # the a-posteriori certificate of issue 10 (docs/certificate.md)
+    "fast_cert_limits",  # how far any certificate on the same information can be tightened (docs/certificate_limits.md)
+    "fast_cert_layers",  # the per-layer growth of the propagated bound against |J|^T E
+    "fast_clustered",  # the clustered kernel of issue 14 item 3 (fastpath.clustered)
 ]

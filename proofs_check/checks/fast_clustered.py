@@ -1,0 +1,154 @@
+r"""The clustered kernel (``method="clustered"``, issue 14 items 2-3) against the exact softmax, and its gradients.
+
+Paper: Lemma I.1 applied per cluster pair (:mod:`fastpath.clustered`, :mod:`fastpath.cluster_tree`). One seeded
+case, the authors' inputs (X ~ N(0, 1), orthogonal weights from the QR of a Gaussian, $\beta = 1/d$, d = 4, n = 300),
+with the plan forced *by parameters* so that the evidence reaches the polynomial pairs: 4 clusters per side
+(``level=2``), every pair on its certified polynomial (``rule="polynomial"``) and no dense fallback
+(``dense_fallback=False``; the cost model alone would keep the dense head at this n). Nothing global is patched:
+the run is thread-safe and side-effect free. Two kinds of rows, both against the exact model (float64 first; a
+float64 failure is re-decided with the 50-digit mpmath reference by :func:`proofs_check.decide.judge`):
+
+* **kernel**: $\max_{ij} |\tilde f_{ij}/f_{ij} - 1| / (\rho_i + r_r(1 + \rho_i) + e_{ref}) \le 1$ for $\tilde f$
+  and for the transposed product, where $\rho_i$ is the normalised per-row error of the operator's certified
+  ``row_eps`` (:func:`fastpath.certificate.head_kernel`), $r_r$ the product rounding
+  (:func:`fastpath.bounds.rounding_rel`) and $e_{ref}$ the float64 reference's own kernel error
+  (:func:`fastpath.lowrank.exact_kernel_cert`; 0 in mpmath), as in tests/test_fastpath_clustered.py;
+* **gradients**: one head's fast forward and corrected backward (:func:`fastpath.layer.head_backward`) at the
+  clustered state, s, the five terms, dX, dW and dW_V each within the a-posteriori certificate
+  (:mod:`fastpath.certificate`, the exact input of a first layer).
+
+Shape legend: n tokens, d width.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from fastpath.bounds import rounding_rel
+from fastpath.certificate import backward_bound, forward_bound, head_kernel
+from fastpath.cluster_tree import pair_ranges
+from fastpath.clustered import ClusterOp, head_forward_clustered
+from fastpath.layer import head_backward
+from fastpath.lowrank import exact_kernel_cert
+from fastpath.ranges import FAST_RTOL, logit_ranges
+from fastpath.work import Work, mm
+from proofs_check.checks.fast_certificate import Case, _claim
+from proofs_check.decide import decide
+from proofs_check.registry import Context, Result, check
+from reference import attention as ref_attention
+
+N, D, LEVEL, EPS = 300, 4, 2, 1e-6
+MUTANTS = ("pair range from RMS radii", "column factor dropped")
+
+
+def rms_ranges(qs, ks, beta):
+    r"""Mutant: $R_{IJ}$ from the clusters' RMS radii $\sqrt{\mathrm{mean}\|\delta\|^2}$, not the largest offsets
+    (a ``pair_range`` of :func:`fastpath.cluster_tree.plan_pairs`)."""
+    rq = np.array([np.sqrt((x * x).sum(axis=1).mean()) for x in qs.delta])
+    rk = np.array([np.sqrt((x * x).sum(axis=1).mean()) for x in ks.delta])
+    return abs(beta) * np.outer(rq, rk)  # (P_Q, P_K)
+
+
+def without_column_factor(op: ClusterOp) -> ClusterOp:
+    r"""Mutant: a copy of the operator with the column factor $e^{\beta c_I\cdot k_j - \bar b_{IJ}}$ replaced by 1
+    (a wrong kernel); the original is left as it was."""
+    return dataclasses.replace(op, colf=[np.ones_like(c) for c in op.colf], D=op.D.copy())
+
+
+def clustered_head(X, W_Q, W_K, W_V, beta: float, mutant: str | None):
+    """The clustered head state at the forced plan (module docstring); ``mutant`` builds the named wrong variant."""
+    work = Work()
+    q, k, h = mm(work, X, W_Q), mm(work, X, W_K), mm(work, X, W_V)  # (n, d_h) each
+    R = logit_ranges(q, k, beta, rtol=FAST_RTOL).absolute
+    rng_fn = rms_ranges if mutant == "pair range from RMS radii" else pair_ranges
+    st = head_forward_clustered(X, W_Q, W_K, W_V, beta, q, k, h, R, work, eps=EPS, kind="chebyshev", causal=False,
+                                budget=2**31, level=LEVEL, rule="polynomial", pair_range=rng_fn,
+                                dense_fallback=False)  # fmt: skip
+    if mutant == "column factor dropped":
+        op = without_column_factor(st.op)
+        st = dataclasses.replace(st, op=op)
+        st.s = op.forward(h, Work())  # (n, d_h) the mutated operator's output and normaliser
+        st.D = op.D
+    return st
+
+
+def _claim_kernel(bk, X, W_Q, W_K, W_V, beta, f_fast, f_fastT, tol, e_ref):
+    f = ref_attention.head_forward(X, W_Q @ W_K.T, W_V, beta, False, bk).f  # (n, n) exact softmax
+    t = tol + (0 if bk.is_mp else e_ref)  # (n, 1) per-row certified relative error
+    for name, F in (("f", f_fast), ("fT", f_fastT)):
+        if bk.is_mp:
+            worst = max(abs(bk.scalar(float(F[i, j])) / f[i, j] - 1) / bk.scalar(float(t[i, 0]))
+                        for i in range(F.shape[0]) for j in range(F.shape[1]))  # fmt: skip
+        else:
+            worst = float((np.abs(F / f - 1) / t).max())
+        yield ("le", f"kernel:{name} rel.err/row bound", worst, 1.0)
+
+
+def cases(ctx: Context, mutant: str | None) -> tuple[dict, Case, dict]:
+    """The kernel inputs, the gradient case and a summary of the plan (module docstring)."""
+    rng = ctx.rng(1414)
+    X = rng.standard_normal((N, D))
+    W_Q, W_K, W_V = (np.linalg.qr(rng.standard_normal((D, D)))[0] for _ in range(3))
+    G = rng.uniform(-1, 1, (N, D))
+    beta = 1.0 / D
+    st = clustered_head(X, W_Q, W_K, W_V, beta, mutant)
+    op = st.op  # its normaliser D is the (possibly mutated) operator's own row sum, set by its forward
+    f_fast = op.dense()  # (n, n)
+    f_fastT = op.applyT(np.eye(N), Work()).T  # (n, n) the transposed product
+    zero = np.zeros_like(X)
+    hk = head_kernel(st, X, zero)
+    _, rr = rounding_rel(st, N, D)
+    rho = hk.rho[:, None]  # (n, 1)
+    e_ref = exact_kernel_cert(X, W_Q, W_K, beta, st.R, EPS).err
+    kernel = dict(X=X, W_Q=W_Q, W_K=W_K, W_V=W_V, beta=beta, f_fast=f_fast, f_fastT=f_fastT,
+                  tol=rho + rr * (1 + rho), e_ref=e_ref)  # fmt: skip
+    work = Work()
+    E_s = forward_bound(st, hk, work)
+    g = head_backward(st, X, G)
+    b = backward_bound(st, hk, X, zero, G, np.zeros_like(G), E_s, work)
+    fast = {"s": st.s, **g.terms, "dX": g.dX, "dW": g.dW, "dW_V": g.dW_V}
+    bound = {"s": E_s, **b.terms, "dX": b.dX, "dW": b.dW, "dW_V": b.dW_V}
+
+    def exact(bk):
+        A = (lambda a: bk.asarray(a)) if bk.is_mp else (lambda a: a)
+        c = ref_attention.head_forward(A(X), A(W_Q) @ A(W_K).T, A(W_V), beta, False, bk)
+        hg = ref_attention.head_vjp(A(G), c)
+        return {"s": c.s, **hg.terms, "dX": hg.dX, "dW": hg.dW, "dW_V": hg.dW_V}
+
+    grads = Case(f"clustered(n={N},d={D},level={LEVEL},eps={EPS:g})", exact, fast, bound)
+    info = dict(clusters=(len(op.qs.idx), len(op.ks.idx)), poly_pairs=int(op.plan.poly.sum()),
+                max_rank=int(op.plan.rank.max()), row_eps_max=float(op.row_eps.max()), rr=float(rr),
+                e_ref=float(e_ref), method=st.method)  # fmt: skip
+    return kernel, grads, info
+
+
+@check(
+    id="fast.clustered.certificate",
+    label="Lemma I.1",
+    name="Clustered kernel (Lemma I.1 per cluster pair): |f~/f - 1| <= the operator's certified per-row error, "
+    "and fast gradients within their bound, on the authors' inputs with 4 x 4 polynomial pairs",
+    kind="INEQ",
+    expected="OK",
+    spec=(84,),
+    uses=("fast.cert.aposteriori",),
+    mutants=MUTANTS,
+)
+def check_clustered(ctx: Context) -> Result:
+    r"""Module docstring: one ``le`` row per product ($\tilde f$, $\tilde f^\top$) and one per gradient field.
+
+    Mutants, on the same case and plan, passed as parameters (no global is patched): the pair ranges $R_{IJ}$ from
+    the clusters' RMS radii instead of their largest offsets (``pair_range=rms_ranges``: the polynomials are
+    certified on too short an interval, the entrywise error exceeds the certificate); the column factor
+    $e^{\beta c_I\cdot k_j - \bar b_{IJ}}$ replaced by 1 in a copy of the operator (a wrong kernel).
+    """
+    kernel, grads, info = cases(ctx, ctx.mutant)
+    res = decide(lambda bk, **kw: _claim_kernel(bk, **kw), [kernel], ctx=ctx)
+    res2 = decide(_claim, [{"case": grads}], ctx=ctx)
+    ok = res.ok and res2.ok and info["method"] == "clustered" and info["poly_pairs"] > 0
+    worst = res if (res.observed or 0) / (res.bound or 1) >= (res2.observed or 0) / (res2.bound or 1) else res2
+    fig = (f"{info['clusters'][0]}x{info['clusters'][1]} clusters, {info['poly_pairs']} polynomial pairs (rank <= "
+           f"{info['max_rank']}), row_eps <= {info['row_eps_max']:.2e}; max rel.err/row bound {res.observed:.2g} "
+           f"(kernel), max error/bound {res2.observed:.2g} (s, terms, dX, dW, dW_V; {res2.precision})")  # fmt: skip
+    return dataclasses.replace(worst, ok=ok, figure=fig, data={"kernel": res.data, "gradients": res2.data, **info})
