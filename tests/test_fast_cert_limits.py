@@ -36,9 +36,11 @@ def test_the_dx_sensitivity_is_the_first_order_change_of_the_exact_map(causal):
 
 
 def test_the_adversary_uses_admissible_kernels_and_stays_within_the_certificate(case):
-    adv, pats = fc.adversary(case)
-    for E in pats.values():
+    adv, signs = fc.adversary(case)
+    for key in [("s", 0, 1), ("dX", 3, 2), ("dX", 31, 0)]:
+        E = fc.pattern(case, key)
         assert (np.abs(E) <= case.eps[:, None]).all()  # |A'/A - 1| <= eps_i: the certificate's own information
+        assert signs[key] in (1.0, -1.0)
     for field in ("s", "dX"):
         assert (adv[field] <= case.cert[field]).all() and (adv[field] > 0).all()
     h = case.X @ case.W_V
@@ -72,4 +74,17 @@ def test_the_layer_growth_row_is_redecided_in_mpmath_with_the_same_verdict():
 def test_the_trend_fit_rejects_a_bound_that_scales_like_the_error():
     chk = REGISTRY["fast.cert.cancellation"]
     res = chk.fn(reg.Context(quick=True, seed=0, mutant="bound proportional to the error"))
-    assert not res.ok and res.data["fit_dX"]["slope"] == pytest.approx(0.0, abs=1e-9)
+    assert not res.ok and res.data["fits"]["key"]["slope"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_the_attainable_rows_are_redecided_in_mpmath_to_the_float64_values():
+    hc = fc.head_case(np.random.default_rng(3), 16, False, 1e-6)
+    adv, signs = fc.adversary(hc)
+    rows64 = list(fc._claim_attainable(FLOAT64, hc, adv, signs, 1.0))
+    rows_mp = list(fc._claim_attainable(mp_backend(50), hc, adv, signs, 1.0))
+    for r64, rmp in zip(rows64, rows_mp, strict=True):
+        # the adversarial error is a difference of two evaluations of size ~1, itself ~eps = 1e-6 of them: float64
+        # carries it to a relative ~u / eps * (n + d) ~ 1e-9
+        assert float(rmp[2]) == pytest.approx(float(r64[2]), rel=1e-8)
+        assert float(rmp[3]) == pytest.approx(float(r64[3]), rel=1e-8)
+        assert rmp[2] <= rmp[3]
