@@ -1,9 +1,11 @@
 """Dogfooding (issue 12 item 6): the project's public invariants as properties over reference.proptest strategies.
 
 Each property draws whole cases (shapes, conventions, conditioning regimes) and shrinks to a small readable one.
-Tolerances: exact identities are asserted exactly; reassociated float64 sums at 1e-13 relative (n, d <= 5 terms of
-O(1) magnitude, unit roundoff 1.1e-16, a 100x margin over the gamma_{2(n+d)} bound); float64 against mpmath at
-TOLERANCES["float64_vs_mpmath"]; finite differences at TOLERANCES["FD_mpmath_dps50"] (reference/compare.py).
+Tolerances: exact identities are asserted exactly; reassociated float64 sums at 1e-13 relative (one layer, n, d <= 5
+terms of O(1) magnitude, unit roundoff 1.1e-16, a 100x margin over the gamma_{2(n+d)} bound); whole models (whose
+depth and regimes amplify reassociation) by the oracle's derived tolerance (reference.proptest.oracle); float64
+against mpmath at TOLERANCES["float64_vs_mpmath"]; finite differences at TOLERANCES["FD_mpmath_dps50"]
+(reference/compare.py).
 """
 
 import mpmath
@@ -19,6 +21,7 @@ from reference.losses import LinearLoss
 from reference.model import Layer
 from reference.proptest import Case, reference_fields
 from reference.proptest import strategies as pst
+from reference.proptest.oracle import failure_message, judge
 from reference.testing import whole_rel_err
 
 FAST = settings(max_examples=20, deadline=None)
@@ -82,15 +85,16 @@ def test_swapping_two_heads_swaps_their_output_columns(case, swap):
     assert np.array_equal(swapped, out[:, perm])  # the same arithmetic per head, in another place
 
 
-@FAST
-@given(pst.model_cases(causal=False), st.randoms(use_true_random=False))
+@settings(max_examples=15, deadline=None)
+@given(pst.model_cases(causal=False, max_n=4), st.randoms(use_true_random=False))
 def test_without_a_mask_permuting_tokens_permutes_output_and_dX_and_keeps_weight_gradients(case, rnd):
+    # whole models (deep stacks, saturated and near-duplicate regimes amplify reassociation beyond REASSOC): the
+    # permuted run, put back in token order, is judged by the oracle's derived tolerance against the original case
     p = np.array(rnd.sample(range(case.n), case.n))
-    a = reference_fields(case)
+    inv = np.argsort(p)  # b[inv] is in the original token order
     b = _grads(case, X=case.X[p], G=case.G[p])
-    assert float(rel_err(b["output"], a["output"][p])) <= REASSOC
-    assert whole_rel_err({k: b[k] for k in b if k != "output"} | {"dX": b["dX"][np.argsort(p)]},
-                         {k: a[k] for k in a if k != "output"}) <= REASSOC  # fmt: skip
+    verdict = judge(b | {"output": b["output"][inv], "dX": b["dX"][inv]}, case)
+    assert verdict.ok, failure_message(verdict, f"permutation {p.tolist()} of {case.conventions()}")
 
 
 @FAST
