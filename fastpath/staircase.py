@@ -145,7 +145,7 @@ class _Fits:
 
     def __call__(self, L: float) -> bool:
         if self.idx.size == 0:
-            return 0 <= self.budget
+            return self.budget >= 0
         c = staircase_counts(self.sq[self.idx], self.sk, L)  # (samples,) counts of the sampled rows
         upper = int(c[:-1] @ self.w) + int(c[-1])  # every row of a block counts at most its first row's
         lower = int(c[1:] @ self.w) + int(c[-1])  # and at least the next block's first row's
@@ -183,4 +183,4 @@ def _max_over_staircase(qs: np.ndarray, ks: np.ndarray, cnt: np.ndarray) -> tupl
 
 
 __all__ = ["CHUNK", "STAGES", "TREAD", "default_budget", "good_enough", "staircase_bound", "staircase_counts",
-           "top_norms"]
+           "top_norms"]  # fmt: skip

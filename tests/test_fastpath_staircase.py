@@ -12,12 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fastpath import staircase
-from fastpath.directed import TINY, gam, norms_up, prod_up
-from fastpath.ranges import _abs_box, _box_max, col_min_max
+from fastpath.directed import TINY, abs_box, col_min_max, gam, norms_up, prod_up
+from fastpath.ranges import _box_max
 
 
 def _sorted_norms(rng, n, spread):
-    return -np.sort(-rng.uniform(0.0, 1.0, n) ** spread)  # (n,) descending, ties when spread is large
+    return -np.sort(-(rng.uniform(0.0, 1.0, n) ** spread))  # (n,) descending, ties when spread is large
 
 
 @given(st.integers(0, 2**31 - 1), st.integers(1, 3000), st.integers(1, 3000), st.floats(0.5, 8.0))
@@ -66,7 +66,7 @@ def test_a_chunked_staircase_finds_the_same_maximum_as_one_product():
     P = q[oq] @ k[ok].T  # (n, m)
     mask = np.arange(k.shape[0])[None, :] < cnt[:, None]
     E, _ = staircase._max_over_staircase(q[oq], k[ok], cnt)
-    assert E == np.abs(P[mask]).max()
+    assert np.abs(P[mask]).max() == E
 
 
 @given(st.integers(0, 2**31 - 1), st.integers(1, 5000), st.integers(1, 9))
@@ -76,10 +76,10 @@ def test_column_extremes_equal_numpys_axis_reductions_and_those_of_the_absolute_
     lo, hi = col_min_max(Z)
     assert np.array_equal(lo, Z.min(0)) and np.array_equal(hi, Z.max(0))
     A = np.abs(Z)
-    alo, ahi = _abs_box(lo, hi)
+    alo, ahi = abs_box(lo, hi)
     assert np.array_equal(ahi, A.max(0)) and (alo <= A.min(0)).all()
     # the box bound of |q|, |k| from these boxes is bit for bit the one from the exact extremes of |Z|
     Y = rng.standard_normal((max(1, n // 2), d))
     B = np.abs(Y)
     with np.errstate(over="ignore"):
-        assert _box_max(alo, ahi, *_abs_box(*col_min_max(Y))) == _box_max(A.min(0), A.max(0), B.min(0), B.max(0))
+        assert _box_max(alo, ahi, *abs_box(*col_min_max(Y))) == _box_max(A.min(0), A.max(0), B.min(0), B.max(0))
