@@ -10,6 +10,8 @@ for non-negative terms $s \le \hat s (1 + 2(N-1)u)$, as $1/(1-u)^{m} \le 1 + 2mu
 enter as relative factors :func:`rel` $= 1 + 2mu$ and :func:`gam` $= 2mu \ge \gamma_m$ (exact float64 numbers) and
 absolute terms $m\,2^{-1074}$, each followed by :func:`up`.
 
+Also the exact column extremes of a tall array (:func:`col_min_max`) that the box bounds start from.
+
 Shape legend: n rows, d columns.
 """
 
@@ -84,6 +86,28 @@ def prod_up(*xs: float) -> float:
     return out
 
 
+def col_min_max(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact column minima and maxima of Z (n, d) -> (d,), (d,): reduced along a contiguous axis (groups of rows
+    side by side, then across the groups), several times faster than ``Z.min(0)`` for small d."""
+    n, d = Z.shape
+    g = max(1, 4096 // d)  # rows per group
+    h = (n // g) * g
+    if h == 0:
+        return Z.min(0), Z.max(0)
+    W = np.ascontiguousarray(Z[:h]).reshape(-1, g * d)  # (h/g, g d)
+    lo, hi = W.min(0).reshape(g, d).min(0), W.max(0).reshape(g, d).max(0)  # (d,) each
+    if h < n:
+        lo, hi = np.minimum(lo, Z[h:].min(0)), np.maximum(hi, Z[h:].max(0))
+    return lo, hi
+
+
+def abs_box(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A box of |Z| from the column extremes of Z: (d,), (d,) -> zeros (d,), the exact maxima of |Z| (d,). For
+    two non-negative boxes the box bound (``fastpath.ranges._box_max``) is decided by the upper corners alone, so
+    the lower end 0 gives the same bound as the exact minima of |Z|."""
+    return np.zeros_like(lo), np.maximum(-lo, hi)
+
+
 def overflow_safe(fn):
     """Run a bound with float64 overflow silent, and turn a NaN (inf - inf after an overflow) into +inf: an
     overflowing bound is vacuous, never NaN."""
@@ -99,5 +123,5 @@ def overflow_safe(fn):
     return wrapper
 
 
-__all__ = ["TINY", "absmatmul_up", "down", "gam", "matmul_encl", "norms_up", "overflow_safe", "prod_up", "rel",
-           "sum_up", "up"]  # fmt: skip
+__all__ = ["TINY", "abs_box", "absmatmul_up", "col_min_max", "down", "gam", "matmul_encl", "norms_up", "overflow_safe",
+           "prod_up", "rel", "sum_up", "up"]  # fmt: skip

@@ -14,8 +14,9 @@ k-side matrices instead of rescaling the n×r features.
 
 Construction, no loop over tokens: monomials are generated degree by degree; within a degree they are grouped by
 their largest variable v, so the degree-t monomials ending in v are exactly (the degree-(t-1) monomials whose largest
-variable is <= v, a contiguous prefix) times $z_v$: one vectorised multiply per (t, v), ``g * d`` numpy calls per
-block of tokens. Features are laid out (r, c) (feature-major) so each block is a contiguous slice.
+variable is <= v, a contiguous prefix) times $z_v$: one vectorised multiply per (t, v), the d of degree 1 in one
+call, ``(g - 1) d + 1`` numpy calls per block of tokens. Features are laid out (r, c) (feature-major) so each
+block is a contiguous slice.
 
 Shape legend: d = feature input width (d_h per head), g = degree, r = rank, c = tokens in a block.
 """
@@ -94,9 +95,15 @@ def monomials(Z: np.ndarray, plan: MonomialPlan, out: np.ndarray | None = None,
     if d != plan.d:
         raise ValueError(f"Z: expected {plan.d} columns, got shape {Z.shape}")
     F = np.empty((plan.rank, c)) if out is None else out[:, :c]
-    Zt = np.ascontiguousarray(Z.T)  # (d, c)
     F[0] = 1.0 if scale is None else scale
-    for dst, lo, hi, v in plan.steps:
+    if plan.g == 0:
+        return F
+    if scale is None:
+        F[1 : 1 + d] = Z.T  # degree 1: rows 1..d are z_v (1 * z_v exactly), one transposing copy
+    else:
+        np.multiply(Z.T, F[0], out=F[1 : 1 + d])  # (d, c) the first d steps in one call, the same products
+    Zt = F[1 : 1 + d] if scale is None else np.ascontiguousarray(Z.T)  # (d, c)
+    for dst, lo, hi, v in plan.steps[d:]:
         np.multiply(F[lo:hi], Zt[v], out=F[dst : dst + hi - lo])  # (hi - lo, c)
     return F
 

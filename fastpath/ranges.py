@@ -46,8 +46,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fastpath import directed
 from fastpath.directed import TINY, down, gam, matmul_encl, norms_up, overflow_safe, prod_up, rel, sum_up, up
-from fastpath.staircase import default_budget, staircase_bound
+from fastpath.staircase import default_budget, staircase_bound, top_norms
 
 LEVELS = 4  # cluster tree depth: 2^4 = 16 clusters a side
 MIN_LEAF = 8  # a cluster is not split below this many tokens
@@ -102,7 +103,7 @@ def _box_max(lq, hq, lk, hk) -> np.ndarray:
 def box_bound(q: np.ndarray, k: np.ndarray, beta: float) -> float:
     r"""Exact-box bound: $|\beta| \max(\sum_t \max_{corners}, -\sum_t \min_{corners})$ (module docstring), O(n d)."""
     q, k, b = _check(q, k, beta)
-    return prod_up(b, float(_box_max(q.min(0), q.max(0), k.min(0), k.max(0))))
+    return prod_up(b, float(_box_max(*directed.col_min_max(q), *directed.col_min_max(k))))
 
 
 def bases(q: np.ndarray, k: np.ndarray) -> list[np.ndarray]:
@@ -341,12 +342,15 @@ def _ranges(q, k, b: float, which: tuple[bool, bool], rtol: float, budget: int |
     out, pairs = [math.nan, math.nan], 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         nq, nk = norms_up(q), norms_up(k)  # (n,), (m,) shared: |q| has the norms of q
+        top = top_norms(nq, nk, d)  # shared likewise
         cs = prod_up(float(nq.max()), float(nk.max()))
+        ext = directed.col_min_max(q) + directed.col_min_max(k)  # (d,) x 4; those of |q|, |k| follow from them
+        boxes = (ext, directed.abs_box(*ext[:2]) + directed.abs_box(*ext[2:]))
         for s, (x, y) in enumerate(((q, k), (np.abs(q), np.abs(k)))):
             if not which[s]:
                 continue
-            box = float(_box_max(x.min(0), x.max(0), y.min(0), y.max(0)))
-            tail, done, p = staircase_bound(x, y, nq, nk, b, budget, cap=min(cs, box), rtol=rtol)
+            box = float(_box_max(*boxes[s]))
+            tail, done, p = staircase_bound(x, y, nq, nk, b, budget, cap=min(cs, box), rtol=rtol, top=top)
             pairs += p
             r = prod_up(b, min(cs, box, tail))
             if not done and rtol <= 0:  # fallbacks: the rotated box and the ball clusters (+ their per-pair tail)
@@ -387,5 +391,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["FAST_RTOL", "LEVELS", "Ranges", "abs_logit_bound", "all_bounds", "bases", "best_basis", "block_bounds",
-           "box_bound", "cluster_bound", "cs_bound", "logit_bound", "logit_ranges", "orthogonality_defect",
-           "rotated_bound", "tail_bound", "tree_labels"]  # fmt: skip
+           "box_bound", "cluster_bound", "cs_bound", "logit_bound", "logit_ranges",
+           "orthogonality_defect", "rotated_bound", "tail_bound", "tree_labels"]  # fmt: skip

@@ -2,20 +2,21 @@ r"""The norm staircase: exact logits of the pairs with a large norm product, Cau
 
 Paper: Lemma I.1 / C.13 need every logit in $[-R, R]$ (spec §2.5 step 1); issue 14 item 1 (a tighter range in
 O(n d)). Pairs with $\|q_i\|\|k_j\| \le L$ satisfy $|q_i \cdot k_j| \le L$ (Cauchy-Schwarz); with the norms sorted,
-the other pairs form a staircase (:func:`staircase_counts`), computed by rectangles at most twice its area, each
+the other pairs form a staircase (:func:`staircase_counts`), computed by rectangles at most 4/3 of its area, each
 float logit within $\gamma_d |q_i|\cdot|k_j| + d\,2^{-1074} \le \gamma_d \max\|q\|\max\|k\| + d\,2^{-1074}$ of its
 exact value. So $\max_{ij} |q_i\cdot k_j| \le \max(E(L), L)$, E(L) the staircase's maximum rounded up
 (:func:`staircase_bound`). The level L is the lowest (to $2^{-10}$ relative) whose staircase fits a **budget** of
 pairs, linear in n + m; the work is O((n + m) d^2 + budget d) plus one sort of the tokens that can reach L.
 
 **Counted work**: every call returns the number of exact logits it evaluated (``pairs``), at most
-$d(n + m)$ (the top-norm rows) plus twice the largest stage budget per stage: complexity is asserted on this count
+$d(n + m)$ (the top-norm rows) plus 4/3 of each stage's budget: complexity is asserted on this count
 (``tests/test_fastpath_ranges.py``), never on time.
 
 **Early exit** (``rtol > 0``, the fast path's mode): the staircase is refined in stages (budget/8, then budget) and
 stops as soon as its bound, or a cheaper bound ``cap`` already known, is within ``rtol`` of a rigorous lower bound
 of the true maximum, or rounds to the same point of the degree grid (:func:`fastpath.poly.round_up_R`) as that
-lower bound: no tighter bound could then lower the degree.
+lower bound: no tighter bound could then lower the degree. The last stage is skipped when its level L already
+rounds to the grid point of the bound in hand (it can only give bounds $\ge \min(\text{bound}, L)$).
 
 Shape legend: n, m tokens (queries, keys), d head width.
 """
@@ -57,36 +58,41 @@ def good_enough(bound: float, lo: float, b: float, rtol: float) -> bool:
     return bound <= lo * (1 + rtol) or round_up_R(prod_up(b, bound)) == round_up_R(float(down(b * lo)))
 
 
-def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.inf, rtol: float = 0.0):
+def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.inf, rtol: float = 0.0, top=None):
     r"""``(bound, done, pairs)``: the staircase bound of $\max_{ij} |q_i\cdot k_j|$ (module docstring) at
     $\beta = 1$ (the caller scales), whether it needs no other bound (converged: $E(L) \ge L$, within rounding of
     the true maximum; or :func:`good_enough`), and the count of exact logits evaluated.
 
     q (n, d), k (m, d) checked float64; nq (n,), nk (m,) upper bounds of their row norms (:func:`norms_up`);
-    ``cap``: a bound already known (Cauchy-Schwarz, box) returned instead when it is :func:`good_enough`.
-    L starts at a rigorous lower bound of one exact logit (the top d queries and keys against all).
+    ``cap``: a bound already known (Cauchy-Schwarz, box) returned instead when it is :func:`good_enough`;
+    ``top``: :func:`top_norms` when the caller has them (shared by the signed and absolute ranges, whose norms
+    agree). L starts at a rigorous lower bound of one exact logit (the top d queries and keys against all).
     """
     n, m, d = q.shape[0], k.shape[0], q.shape[1]
     mq, mk = float(nq.max()), float(nk.max())
     cs = prod_up(mq, mk)
     err = float(up(up(gam(d) * cs) + d * TINY))  # rounding of any one float logit q_i . k_j
-    t = min(d, n, m)
-    Tq, Tk = np.argpartition(-nq, t - 1)[:t], np.argpartition(-nk, t - 1)[:t]  # t largest norms (any order)
-    top = max(float(np.abs(q[Tq] @ k.T).max()), float(np.abs(q @ k[Tk].T).max()))  # (t, m), (n, t)
+    Tq, Tk = top_norms(nq, nk, d) if top is None else top  # (t,) each
+    t = Tq.shape[0]
+    top = max(_abs_max(np.take(q, Tq, axis=0) @ k.T), _abs_max(np.take(k, Tk, axis=0) @ q.T))  # (t, m), (t, n)
     pairs = t * (n + m)
     lo = max(0.0, float(down(top - err)))  # a lower bound of the exact maximum
     cap = min(cap, cs)
     if good_enough(cap, lo, b, rtol):
         return cap, True, pairs
-    # only tokens with ||q_i|| max||k|| > lo (resp. keys) can be in a pair above lo: sort those alone
+    # only tokens with ||q_i|| max||k|| > lo (resp. keys) can be in a pair above lo: sort those alone (ties in any
+    # order: the staircase of a level holds all tokens of a tied norm or none)
     iq = np.flatnonzero(nq > down(lo / mk)) if mk > 0 else np.zeros(0, dtype=np.int64)
     ik = np.flatnonzero(nk > down(lo / mq)) if mq > 0 else np.zeros(0, dtype=np.int64)
-    iq, ik = iq[np.argsort(-nq[iq], kind="stable")], ik[np.argsort(-nk[ik], kind="stable")]
+    iq, ik = iq[np.argsort(-nq[iq])], ik[np.argsort(-nk[ik])]
     sq, sk = nq[iq], nk[ik]  # descending
-    qs, ks = q[iq], k[ik]  # (n', d), (m', d) gathered once, rows by descending norm
+    qs, ks = np.take(q, iq, axis=0), np.take(k, ik, axis=0)  # (n', d), (m', d) gathered once, by descending norm
     out = cap
     for stage in (max(budget // STAGES, 1), budget) if rtol > 0 else (budget,):
         L = _level(sq, sk, lo, cs, stage)
+        if rtol > 0 and stage == budget and round_up_R(prod_up(b, min(out, L))) >= round_up_R(prod_up(b, out)):
+            # the last stage can only give bounds >= min(out, L): the grid point of ``out``, no lower degree
+            return out, good_enough(out, lo, b, rtol), pairs
         E, p = _max_over_staircase(qs, ks, staircase_counts(sq, sk, L))
         pairs += p
         E_up = float(up(E + err))
@@ -97,36 +103,84 @@ def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.in
     return out, False, pairs
 
 
+def top_norms(nq: np.ndarray, nk: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the t = min(d, n, m) largest query and key norm bounds (any order), (t,) each."""
+    t = min(d, nq.shape[0], nk.shape[0])
+    return np.argpartition(-nq, t - 1)[:t], np.argpartition(-nk, t - 1)[:t]
+
+
+def _abs_max(P: np.ndarray) -> float:
+    """max |P| as max(max P, -min P) (no |P| array)."""
+    return max(float(P.max()), -float(P.min())) if P.size else 0.0
+
+
 def _level(sq: np.ndarray, sk: np.ndarray, lo: float, cs: float, budget: int) -> float:
     """The lowest level L >= lo (bisection, to 2^-10 of L) whose staircase holds at most ``budget`` pairs."""
-    if int(staircase_counts(sq, sk, lo).sum()) <= budget:
+    fits = _Fits(sq, sk, budget)
+    if fits(lo):
         return lo
     hi = cs
     for _ in range(40):  # stops at 2^-10 relative width (about 10 steps from lo > 0), never past 40
         if hi - lo <= hi * 2.0**-10:
             break
         mid = 0.5 * (lo + hi)
-        if int(staircase_counts(sq, sk, mid).sum()) > budget:
-            lo = mid
-        else:
+        if fits(mid):
             hi = mid
+        else:
+            lo = mid
     return hi
+
+
+class _Fits:
+    """``fits(L)``: whether the staircase of level L holds at most ``budget`` pairs, the same answer as
+    ``staircase_counts(sq, sk, L).sum() <= budget`` at a fraction of its cost: the counts are non-increasing, so
+    those of about 1024 sampled rows bound every row's count from above (the previous sample's) and below (the
+    next one's); the exact sum is taken only when the budget lies between the two bounds."""
+
+    def __init__(self, sq: np.ndarray, sk: np.ndarray, budget: int):
+        n = sq.shape[0]
+        self.sq, self.sk, self.budget = sq, sk, budget
+        self.idx = np.unique(np.r_[np.arange(0, n, max(1, n // 1024)), n - 1]) if n else np.zeros(0, np.int64)
+        self.w = np.diff(self.idx)  # rows per sampled block [idx_j, idx_j+1)
+
+    def __call__(self, L: float) -> bool:
+        if self.idx.size == 0:
+            return self.budget >= 0
+        c = staircase_counts(self.sq[self.idx], self.sk, L)  # (samples,) counts of the sampled rows
+        upper = int(c[:-1] @ self.w) + int(c[-1])  # every row of a block counts at most its first row's
+        lower = int(c[1:] @ self.w) + int(c[-1])  # and at least the next block's first row's
+        if upper <= self.budget or lower > self.budget:
+            return upper <= self.budget
+        return int(staircase_counts(self.sq, self.sk, L).sum()) <= self.budget
+
+
+CHUNK = 2**17  # entries per product in _max_over_staircase: a 1 MiB block stays in L2 for its max and min passes
+TREAD = 4  # a rectangle keeps rows while their count stays above (1 - 1/TREAD) of its first row's
 
 
 def _max_over_staircase(qs: np.ndarray, ks: np.ndarray, cnt: np.ndarray) -> tuple[float, int]:
     """(max float |q_i . k_j| over the staircase ``cnt`` of the sorted rows qs / ks, pairs evaluated): rectangles
-    of rows while the count stays above half the first row's, at most twice the staircase's area."""
-    E, i0, n, pairs = 0.0, 0, qs.shape[0], 0
+    of rows while the count stays above 3/4 of the first row's (:data:`TREAD`), at most 4/3 of the staircase's
+    area, products of at most :data:`CHUNK` entries written into one buffer."""
+    n = qs.shape[0]
+    if n == 0 or cnt[0] == 0:
+        return 0.0, 0
+    kT = np.ascontiguousarray(ks[: int(cnt[0])].T)  # (d, c_max)
+    buf = np.empty(max(CHUNK, int(cnt[0])))
+    E, i0, pairs = 0.0, 0, 0
+    ncnt = -cnt  # ascending, searched per rectangle
     while i0 < n and cnt[i0] > 0:
         c0 = int(cnt[i0])
-        i1 = max(i0 + int(np.searchsorted(-cnt[i0:], -(c0 // 2), side="left")), i0 + 1)
-        step = max(1, 2**20 // c0)  # rows per product: about 2^20 entries
+        i1 = max(i0 + int(np.searchsorted(ncnt[i0:], -(c0 - c0 // TREAD), side="left")), i0 + 1)
+        step = max(1, CHUNK // c0)  # rows per product
         for r0 in range(i0, i1, step):
-            P = qs[r0 : min(r0 + step, i1)] @ ks[:c0].T  # (rows, c0)
-            E = max(E, float(P.max()), -float(P.min()))
+            r1 = min(r0 + step, i1)
+            P = np.matmul(qs[r0:r1], kT[:, :c0], out=buf[: (r1 - r0) * c0].reshape(r1 - r0, c0))  # (rows, c0)
+            E = max(E, _abs_max(P))
             pairs += P.size
         i0 = i1
     return E, pairs
 
 
-__all__ = ["STAGES", "default_budget", "good_enough", "staircase_bound", "staircase_counts"]
+__all__ = ["CHUNK", "STAGES", "TREAD", "default_budget", "good_enough", "staircase_bound", "staircase_counts",
+           "top_norms"]  # fmt: skip
