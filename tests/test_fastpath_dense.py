@@ -57,9 +57,7 @@ def test_an_exact_forward_head_streams_its_dense_output(causal):
     n, d = 160, 4
     X, layers, dL = _authors(n, d, 1)
     layers = [Layer(*(w / 2 for w in (L.W_Q, L.W_K, L.W_V))) for L in layers]  # a rank that fits the budget below
-    budget = 4 * 2**20
-    assert row_block(n, d, d, budget) == n  # the streamed case needs a budget below one f: take 30 rows
-    budget = working_set(n, d, d, 30)
+    budget = working_set(n, d, d, 30)  # blocks of 30 rows
     kw = dict(eps=1e-3, method="lowrank", exact_forward=True, causal=causal, memory_budget=budget)
     c = compare(X, layers, dL, **kw)
     assert not c.violations, c.violations
@@ -108,11 +106,11 @@ def test_a_head_whose_attention_matrix_fits_keeps_it_and_is_bit_identical_to_the
 
 
 def test_forward_and_backward_stay_below_a_memory_budget_smaller_than_one_attention_matrix():
-    """n = 2048, d = 2: one f is 32 MiB; the budget 6 MiB. tracemalloc counts every numpy allocation of the
-    forward, the backward and both certificates: at their peak 4 (b, n) arrays of the current block (f_b, p1, p2,
-    P in the backward; the logits and softmax's three in a recomputation; 42 rows: 2.75 MB), the (n, d) arrays of
-    the head and its certificate (measured 4.73 MB in all at the backward's peak), within
-    :func:`fastpath.dense.working_set`'s 6 (b, n) + 64 (n, d) arrays."""
+    """n = 2048, d = 2: one f is 32 MiB; the budget 6 MiB gives blocks of 42 rows. tracemalloc counts every numpy
+    allocation of the forward, the backward and both certificates. Measured peak 4.73 MB (in the backward): 4 (b, n)
+    arrays of the current block (f_b, p1, p2, P in the backward; the logits and softmax's three in a
+    recomputation), 2.75 MB, and about 60 (n, d) arrays of the head, the trace and the certificates, 1.98 MB;
+    :func:`fastpath.dense.working_set` models 6 (b, n) and 64 (n, d) arrays."""
     n, d, budget = 2048, 2, 6 * 2**20
     X, layers, dL = _authors(n, d, 4)
     assert n * n * 8 > 4 * budget
@@ -138,3 +136,23 @@ def test_a_memory_budget_too_small_for_one_row_is_refused_by_name():
     with pytest.raises(ValueError, match="memory_budget"):  # the head level too (the auto rule picks exact here)
         head_forward(X, *(getattr(layers[0], k) for k in ("W_Q", "W_K", "W_V")), 1 / d, eps=1e-6, kind="chebyshev",
                      causal=False, budget=need - 1, method="exact")  # fmt: skip
+
+
+def test_issue_14_the_auto_rule_on_the_authors_inputs_runs_the_exact_head_within_the_budget():
+    """The reproducer scaled down: d = 8, eps = 1e-6, beta = 1/8, method "auto" (rank >= n -> exact). At n = 2^16
+    the dense head asked numpy for the 32 GiB f; here f would be 32 MiB against a 24 MiB budget."""
+    n, d, budget = 2048, 8, 24 * 2**20
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    layers = [Layer(*(np.linalg.qr(rng.standard_normal((d, d)))[0] for _ in range(3)))]
+    assert n * n * 8 > budget
+    tracemalloc.start()
+    try:
+        tr = fastpath.forward(X, layers, eps=1e-6, beta=1 / d, memory_budget=budget)
+        g = fastpath.backward(tr, rng.uniform(-1, 1, (n, d)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    (st,) = _heads(tr)
+    assert st.method == "exact" and not st.dense.kept
+    assert np.isfinite(g.bound.dX).all() and peak < budget
