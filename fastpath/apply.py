@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastpath.causal import blocks
+from fastpath.dense import dense_products
 from fastpath.head import Feats, HeadState, _kernel_block, right
 from fastpath.work import Work, mm
 
@@ -30,13 +31,13 @@ from fastpath.work import Work, mm
 def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: bool = False):
     r"""$(\tilde f Y, \tilde f^\top Z)$ for one head: Y (n, w_Y), Z (n, w_Z) -> (n, w_Y), (n, w_Z).
 
-    ``dense=True`` (or method ``"exact"``) uses the dense f kept by the head (:attr:`HeadState.dense`). Each
+    ``dense=True`` (or method ``"exact"``) uses the exact head (:attr:`HeadState.dense`, :mod:`fastpath.dense`: its
+    f kept, or recomputed in blocks of rows). Each
     feature block is built once and reused by the second pass while it fits (:class:`fastpath.head.Feats`).
     """
     n = Y.shape[0]
     if dense or st.method == "exact":
-        f = st.dense.f  # (n, n)
-        return mm(work, f, Y), mm(work, f.T, Z)
+        return dense_products(st.dense, Y, Z, work)  # fastpath.dense: in row blocks when f is not kept
     if st.method == "clustered":  # fastpath.clustered: the cluster-pair operator, same normaliser
         return st.op.products(Y, Z, work)
     c, a, D = st.block, st.a, st.D

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastpath.causal import blocks
+from fastpath.dense import dense_backward
 from fastpath.head import Feats, HeadState, _contract, _kernel_block, _kron, _value_side, right
 from fastpath.work import Work, mm
-from reference import attention as ref_attention
 from reference.attention import TERM_NAMES
 
 
@@ -34,11 +34,9 @@ class HeadGradsFast:
 
 
 def _exact_head_backward(st: HeadState, G: np.ndarray) -> HeadGradsFast:
-    """Method "exact": :func:`reference.attention.head_vjp` on the dense head (one home), contractions counted."""
-    n, d = st.dense.X.shape
-    d_h = G.shape[1]
-    hg = ref_attention.head_vjp(G, st.dense)
-    madds = ref_attention.dense_head_madds(n, d, d_h, forward=False)  # reference.attention.head_contractions
+    """Method "exact": :func:`fastpath.dense.dense_backward` (the reference's dense backward, streamed in row
+    blocks when f is not kept), contractions counted."""
+    hg, madds = dense_backward(st.dense, G)
     return HeadGradsFast(hg.terms, hg.dX, hg.dW, hg.dW_V, madds)
 
 

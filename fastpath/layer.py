@@ -45,10 +45,12 @@ import numpy as np
 from fastpath.causal import blocks
 from fastpath.centring import RECENTRE
 from fastpath.centring import recentre as make_centring
+from fastpath.dense import DenseHead, dense_forward
 from fastpath.features import feature_scale, monomial_plan, rank_of
 from fastpath.head import Feats, HeadState, _features, _kernel_block, right
 from fastpath.headgrad import HeadGradsFast, head_backward
 from fastpath.lowrank import (
+    MEMORY_BUDGET,
     block_size,
     check_budget,
     exact_kernel_cert,
@@ -58,19 +60,16 @@ from fastpath.lowrank import (
 from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
 from fastpath.ranges import FAST_RTOL, cs_bound, logit_ranges
 from fastpath.work import Work, mm
-from reference import attention as ref_attention
 from reference.attention import TERM_NAMES, head_blocks
 
 CAUSAL_BLOCK = 256  # tokens per diagonal block on the causal path (c^2 d_h work per block)
 METHODS = ("auto", "lowrank", "exact", "clustered")
 
 
-def _dense_head(X, W_Q, W_K, W_V, beta: float, causal: bool, work: Work) -> ref_attention.HeadCache:
-    """The dense head of :func:`reference.attention.head_forward` (one home), its contractions counted."""
-    n, d = X.shape
-    d_h = W_V.shape[1]
-    work.add(d * d_h * d + ref_attention.dense_head_madds(n, d, d_h, backward=False))  # W_Q W_K^T, the head
-    return ref_attention.head_forward(X, W_Q @ W_K.T, W_V, beta, causal)
+def _dense_head(X, W_Q, W_K, W_V, beta: float, causal: bool, work: Work, budget: int = MEMORY_BUDGET) -> DenseHead:
+    """The exact head (:func:`fastpath.dense.dense_forward`: the reference's dense head, streamed in row blocks
+    within ``budget`` bytes), its contractions counted."""
+    return dense_forward(X, W_Q, W_K, W_V, beta, causal, work, budget)
 
 
 def choose_method(method: str, R: float, eps: float, d_h: int, n: int, degree: int | None) -> str:
@@ -147,7 +146,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
         cert = certified_poly(Rp, eps, kind)
         chosen = "exact" if rank_of(d_h, cert.degree) >= n else "lowrank"
     if chosen == "exact":
-        dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
+        dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work, budget)
         cert = exact_kernel_cert(X, W_Q, W_K, beta, R, eps)
         st = HeadState(W_Q, W_K, W_V, dense.W, beta, causal, q, k, h, R, cert, None, np.zeros(0), n,
                        method="exact", dense=dense)  # fmt: skip
@@ -195,7 +194,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     st.s = Y[:, 1:] / st.D[:, None]  # (n, d_h)
     if exact_forward:
         st.exact_forward = True
-        st.dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
+        st.dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work, budget)
         st.s = st.dense.s
     st.madds = work.madds
     return st
