@@ -117,6 +117,9 @@ def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work:
         inf = np.full_like(T, math.inf)
         return dict(kern=kern, E_s=None, e_in=E_T, e_attn=inf, e_inner=inf, e_U=inf, e_out=inf)
     E_A = np.concatenate([forward_bound(st, hk, work, st.fused) for st, hk in zip(states, kern, strict=True)], axis=1)
+    for st in states:  # the carried columns and products are used: the trace keeps only their Step 1 and info
+        if st.fused is not None:
+            st.fused.Y = st.fused.FY = None
     if residual:
         E_inner = E_T + E_A + 2 * U_ROUND * np.abs(Z)
     else:

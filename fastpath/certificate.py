@@ -259,7 +259,8 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work, fused: Fused | None
     """
     n, d_h = st.h.shape
     dense = st.method == "exact" or st.exact_forward
-    fz = _carry(st, fused if fused is not None else forward_columns(st, hk), work, dense)
+    kept = fused is not None and not (fused.Y is None and fused.FY is None)  # (forward_step releases them after use)
+    fz = _carry(st, fused if kept else forward_columns(st, hk), work, dense)
     refine = fz.info["refine"]
     M = fz.FY * hk.up
     if hk.exact_in:
