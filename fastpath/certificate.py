@@ -57,16 +57,16 @@ $\partial L/\partial W_V = X^\top(f^\top G)$ (G.4): $|\tilde X^\top \tilde Y - X
 \hat X^\top \Delta Y$, plus the reference's centred form (its rounding uses $|X - 1\bar x^\top|$).
 
 **Step 3' (one column where the coefficients are scalars).** On the column side $\tau_{\max}$, $r_r$ are scalars,
-so a bound that is a non-negative combination of $\tilde f^\top$ products is $\tilde f^\top$ of the combined
-column ($c_4 = 1 + \gamma_4$ covers forming it; $a_0 = \tau_{\max} + r_r(1+\tau_{\max})$,
+so a non-negative combination of $\tilde f^\top$ products is $\tilde f^\top$ of the combined column ($c_4 = 1 +
+\gamma_{16}$ covers forming it and its coefficients; $a_0 = \tau_{\max} + r_r(1+\tau_{\max})$,
 $b' = (1+\tau_{\max})(1+r_r)$, $s_h = 2\gamma_8(1+2r_r)$ a term's share of the rounding of $\sum_k D_k$):
 (6') $|\Delta D_6| + s_h|\beta|L_K W_a \le |\beta|\,\tilde f^\top\big(c_4((a_0 + r_2 + s_h)|K||X| + b'(|\Delta K||X|
 + \hat K E_X))\big)W_a$, the same bound in d columns instead of 2d. With $E_X = 0$ (every first layer) also
 (4') $|\Delta D_7| + s_h|\beta|N_1W_a \le |\beta|((\|\tilde h\| + \tfrac{b'}{\min(a_7, b')}\|E_h\|) \odot
 \tilde f^\top(c_4(a_7\|\tilde G\| + b'\|E_G\|)|\tilde X|))W_a$, $a_7 = a_0 + r_2 + s_h$, from $\|\hat h\| \le
 \|\tilde h\| + \|E_h\|$ and $L_A + L_B \le L_{C7}/\min(a_7, b')$ (loses $b'\|E_h\|/(a_7\|\tilde h\|)$, rounding
-against $\tau_{\max}$), and (5') one column $c_4((a_0 + \max(r_2 + s_h, 2\gamma_{n+d+4} + r_r))|\tilde G| + b'E_G)$ for
-$D_8$ and $\partial L/\partial W_V$ (each gains at most a rounding-sized $|r_2 + s_h - 2\gamma_{n+d+4} - r_r|L_G$).
+against $\tau_{\max}$), and (5') one column $c_4((a_0 + \max(r_2 + s_h, 2\gamma_{n+d+4} + r_r))|\tilde G| +
+b'E_G)$ for $D_8$ and $\partial L/\partial W_V$ (each gains at most $|r_2 + s_h - 2\gamma_{n+d+4} - r_r|L_G$).
 
 **Fused products.** Every column above depends only on $\tilde X$, $E_X$, $\tilde G$, $E_G$, the weights and the
 head's q, k, h, s, $E_s$, all known before the fast path's passes: :func:`forward_columns` and
@@ -106,7 +106,7 @@ import numpy as np
 from fastpath.apply import f_products
 from fastpath.bounds import rounding_rel
 from fastpath.layer import HeadState
-from fastpath.lowrank import U_ROUND, exact_kernel_cert, gamma
+from fastpath.lowrank import exact_kernel_cert, gamma
 from fastpath.work import Work
 from reference.attention import TERM_NAMES
 
@@ -131,14 +131,6 @@ class HeadKernel:
     @property
     def ok(self) -> bool:
         return bool(np.isfinite(self.tau).all()) and self.rr < 0.5
-
-
-def _ratio(E: np.ndarray, A: np.ndarray) -> float | None:
-    """The least c with E <= c A entrywise (E, A >= 0), rounded up; None when E > 0 somewhere A = 0."""
-    if ((E > 0) & (A == 0)).any():
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.where(A > 0, E / A, 0.0).max()) * (1 + 4 * U_ROUND)  # the division rounds by <= u
 
 
 def _rownorm(A: np.ndarray) -> np.ndarray:
@@ -325,12 +317,13 @@ def backward_columns(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarr
     # is a non-negative combination of f~^T products is f~^T of the combined column; (1 + gamma_4) covers forming it
     bp, sh = (1 + tmax) * (1 + rr), 2 * gamma(8) * (1 + 2 * rr)  # sh: a term's share of the rounding of dX's sum
     a0, r2 = tmax + rr * (1 + tmax), 2 * gamma(d + d_h + 4)
-    P6 = ((a0 + r2 + sh) * Ka[:, None] * Xa + bp * (dK[:, None] * Xa + Kh[:, None] * E_X)) * (1 + gamma(4))
+    c4 = 1 + gamma(16)  # forming a column and its coefficients in float64: at most 16 roundings on any path
+    P6 = ((a0 + r2 + sh) * Ka + bp * dK)[:, None] * c4 * Xa + (c4 * bp * Kh)[:, None] * E_X  # (n, d)
     right = {"A": hn * Xa, "X": Xa, "B": None if exact_in else Ehn * Xa + hhn * E_X, "E": None if exact_in else E_X}
     if exact_in:  # E_X = 0: p1^T X and f^T G each as one column too (Step 3', the (4') and (5') inequalities)
         C7 = (a0 + r2 + sh) * Gn * Xa + (0.0 if exact_G else bp * EGn * Xa)
         P8 = (a0 + max(r2 + sh, 2 * gamma(n + d + 4) + rr)) * Ga + (0.0 if exact_G else bp * E_G)
-        left = {"C7": C7 * (1 + gamma(4)), "P8": P8 * (1 + gamma(4)), "P6": P6}
+        left = {"C7": C7 * c4, "P8": P8 * c4, "P6": P6}
     else:
         left = {"A": Gn * Xa, "B": EGn * Xa + Ghn * E_X, "G": Ga, "E": None if exact_G else E_G, "P6": P6}
     info = dict(right=right, left=left, K=K, dK=dK, Ka=Ka, norms=(hn, Gn, Ehn, hhn, EGn, Ghn), exact_in=exact_in,
