@@ -21,7 +21,7 @@ Per case (record ``"kind": "case"``):
   a-posteriori certificate and t_prior with the a-priori one (the baseline "fast path without the a-posteriori
   certificate": the a-priori certificate adds only O(n d (d + d_h)) scalar work, no pass over the rank, and the
   fast path's own ``madds`` are identical under both); the two are timed round-robin in one process, medians of
-  ``reps`` (5 where n <= 4096, 3 above), ``load`` the 1-minute load average before and after.
+  ``reps`` = 5, ``load`` the 1-minute load average before and after.
 
 ``--cost``: the cost grid only (no exact reference, no tightness): n in {2^16, 2^18}, m = 1, causal on/off, heads 1
 and 2, eps = 1e-8 (issue 10's cost paragraph).
@@ -90,7 +90,7 @@ def case(n: int, m: int, causal: bool, eps: float, heads: int, exact: bool = Tru
     X, layers, dL = rng.uniform(-1, 1, (n, D)), random_layers(rng, D, m), rng.uniform(-1, 1, (n, D))
     cfg = dict(causal=causal, heads=heads, residual=True, activation="tanh")
     kw = dict(eps=eps, method="lowrank", allow_vacuous=True, block=32 if (causal and n <= 256) else None, **cfg)
-    reps = 5 if n <= 4096 else 3
+    reps = 5
 
     def run(cert):
         tr = fastpath.forward(X, layers, certificate=cert, **kw)

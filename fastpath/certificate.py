@@ -87,11 +87,10 @@ $2 d_h + 2$ columns; backward: right $2d$ (+ $2d$ with an input error), left $2d
 $3d + 2d_h$ ($E_G$ skipped when 0). Measured (``benchmarks/certificate_bench.py --cost``: d = 4, one residual
 tanh layer, eps = 1e-8, n = $2^{16}$ and $2^{18}$): certificate / fast path multiply-adds 0.46 (non-causal, one
 head), 0.43 (causal, one head), 0.64 and 0.59 (two heads), down from 0.77, 0.98, 1.07, 1.25 with a pass of its
-own; time (round-robin medians against ``certificate="a-priori"``, at a load average of 5 to 5.7 on 2 cores, so
-noisy) 0.36 to 0.64 with one head, 0.32 to 1.55 with two, where the rank is 36 to 66 and the certificate's
-O(n d) elementwise work (forming its columns, norms, closing products) weighs as much as its GEMM columns. The
-error/bound ratios of the ``--quick`` grid are unchanged to 4 digits except one causal case (2.4 % looser, Step
-1' rule). docs/certificate.md writes every step out.
+own; time (round-robin medians against ``certificate="a-priori"``, load average 1.8 to 2.0 on 2 cores) 0.30 to
+0.69 with one head, 0.32 to 0.92 with two (ranks 36 to 66, where the certificate's O(n d) elementwise work weighs
+as much as its GEMM columns). The error/bound ratios of the ``--quick`` grid are unchanged to 4 digits except one
+causal case (2.4 % looser, Step 1' rule). docs/certificate.md writes every step out.
 
 Shape legend: n tokens, d width, d_h head width, r rank.
 """
