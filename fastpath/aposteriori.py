@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from fastpath.bounds import activation_lipschitz
-from fastpath.certificate import backward_bound, forward_bound, head_kernel
+from fastpath.certificate import backward_bound, backward_columns, forward_bound, forward_columns, head_kernel
 from fastpath.lowrank import U_ROUND, gamma
 from fastpath.work import Work
 from reference.attention import TERM_NAMES
@@ -91,14 +91,35 @@ def _tanh_d2_sup(U: np.ndarray, E: np.ndarray) -> np.ndarray:
 _TANH_PEAK = activation_lipschitz("tanh", 0.0)[1]  # 4 / (3 sqrt 3), the global sup of |tanh''|
 
 
+def forward_columns_fn(T: np.ndarray, E_T: np.ndarray):
+    """The callback ``cert_cols`` of :func:`fastpath.layer.head_forward`: for a low-rank head (not exact-forward,
+    whose forward certificate uses the dense f) with a finite Step 1, the columns of
+    :func:`fastpath.certificate.forward_columns` at the layer input (T, E_T), carried by the forward's passes."""
+
+    def cols(st):
+        if st.exact_forward or st.method != "lowrank":
+            return None
+        with np.errstate(all="ignore"):  # a bound may overflow to inf (then refused as vacuous), never NaN
+            hk = head_kernel(st, T, E_T)
+            return forward_columns(st, hk) if hk.ok else None
+
+    return cols
+
+
 def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work: Work) -> dict:
-    """Entrywise bounds of one layer's forward (module docstring)."""
+    """Entrywise bounds of one layer's forward (module docstring). Heads whose forward carried the certificate's
+    columns (``st.fused``, :func:`forward_columns_fn`) reuse their Step 1 and products; the others compute both."""
     d = T.shape[1]
-    kern = [head_kernel(st, T, E_T, dense=st.exact_forward) for st in states]
+    kern = [st.fused.hk if st.fused is not None else head_kernel(st, T, E_T, dense=st.exact_forward)
+            for st in states]  # fmt: skip
+    work.add(sum(st.fused.madds for st in states if st.fused is not None))
     if not all(hk.ok for hk in kern):  # rho >= 1 somewhere: no relative structure left, the certificate is vacuous
         inf = np.full_like(T, math.inf)
         return dict(kern=kern, E_s=None, e_in=E_T, e_attn=inf, e_inner=inf, e_U=inf, e_out=inf)
-    E_A = np.concatenate([forward_bound(st, hk, work) for st, hk in zip(states, kern, strict=True)], axis=1)
+    E_A = np.concatenate([forward_bound(st, hk, work, st.fused) for st, hk in zip(states, kern, strict=True)], axis=1)
+    for st in states:  # the carried columns and products are used: the trace keeps only their Step 1 and info
+        if st.fused is not None:
+            st.fused.Y = st.fused.FY = None
     if residual:
         E_inner = E_T + E_A + 2 * U_ROUND * np.abs(Z)
     else:
@@ -116,14 +137,14 @@ def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work:
                 e_in=E_T, e_attn=E_A, e_inner=E_inner, e_U=E_U, e_out=E_out)  # fmt: skip
 
 
-def backward_step(c, L, act: str, residual: bool, gT, E_gT, G, g_in, ag, dphi, work: Work) -> dict:
-    """Entrywise bounds of one layer's backward; returns the bound fields and the new ``E_gT``."""
+def backward_prepare(c, L, act: str, residual: bool, gT, E_gT, G, dphi) -> dict | None:
+    """What one layer's backward certificate needs before the fast backward runs: ``E_G`` (the bound of the
+    upstream gradient of the attention), the block's ``dW_g`` bound, and per head the columns of
+    :func:`fastpath.certificate.backward_columns` (``cols``, for :func:`fastpath.layer.attention_backward` to carry
+    in its passes). None when the upstream certificate is already vacuous."""
+    if c.cert["E_s"] is None or not np.isfinite(E_gT).all():
+        return None
     n, d = gT.shape
-    if c.cert["E_s"] is None or not np.isfinite(E_gT).all():  # vacuous upstream: everything below is too
-        inf = np.full((n, d), math.inf)
-        return dict(dW_h=[np.full((d, d), math.inf)] * len(c.heads), dW_V=np.full((d, d), math.inf),
-                    dW_g=None if L.W_g is None else np.full((d, d), math.inf), G=inf,
-                    terms=dict.fromkeys(TERM_NAMES, inf), e_gT=inf, dT=inf)  # fmt: skip
     b_dWg = None
     if L.W_g is not None:
         blk, E_U, E_in = c.blk, c.cert["e_U"], c.cert["e_inner"]
@@ -140,8 +161,33 @@ def backward_step(c, L, act: str, residual: bool, gT, E_gT, G, g_in, ag, dphi, w
     else:
         E_G = E_gin if L.W_g is not None else E_gT
     d_h = d // len(c.heads)
+    cols = [backward_columns(st, hk, c.T_in, c.cert["e_in"], G[:, l * d_h : (l + 1) * d_h],
+                             E_G[:, l * d_h : (l + 1) * d_h], c.cert["E_s"][l])
+            for l, (st, hk) in enumerate(zip(c.heads, c.cert["kern"], strict=True))]  # fmt: skip
+    return dict(E_G=E_G, dW_g=b_dWg, cols=cols, carry=[(f.Y, f.Z) for f in cols])
+
+
+def backward_step(c, L, act: str, residual: bool, gT, E_gT, G, g_in, ag, dphi, work: Work,
+                  prep: dict | None = None) -> dict:  # fmt: skip
+    """Entrywise bounds of one layer's backward; returns the bound fields and the new ``E_gT``. ``prep``: the
+    result of :func:`backward_prepare` whose columns ``ag`` carried (``ag.cert``); without it, computed here and
+    the products formed by :func:`fastpath.apply.f_products`."""
+    n, d = gT.shape
+    if prep is None:
+        prep = backward_prepare(c, L, act, residual, gT, E_gT, G, dphi)
+    if prep is None:  # vacuous upstream: everything below is too
+        inf = np.full((n, d), math.inf)
+        return dict(dW_h=[np.full((d, d), math.inf)] * len(c.heads), dW_V=np.full((d, d), math.inf),
+                    dW_g=None if L.W_g is None else np.full((d, d), math.inf), G=inf,
+                    terms=dict.fromkeys(TERM_NAMES, inf), e_gT=inf, dT=inf)  # fmt: skip
+    E_G, b_dWg, d_h = prep["E_G"], prep["dW_g"], d // len(c.heads)
+    carried = ag.cert if ag.cert is not None else [None] * len(c.heads)
+    for fz, FYZ in zip(prep["cols"], carried, strict=True):
+        if FYZ is not None and fz.FY is None:
+            fz.FY, fz.FZ = FYZ
+    work.add(ag.cert_madds)
     hb = [backward_bound(st, hk, c.T_in, c.cert["e_in"], G[:, l * d_h : (l + 1) * d_h],
-                         E_G[:, l * d_h : (l + 1) * d_h], c.cert["E_s"][l], work)
+                         E_G[:, l * d_h : (l + 1) * d_h], c.cert["E_s"][l], work, prep["cols"][l])
           for l, (st, hk) in enumerate(zip(c.heads, c.cert["kern"], strict=True))]  # fmt: skip
     E_dX = sum(b.dX for b in hb)
     terms_b = {t: sum(b.terms[t] for b in hb) for t in TERM_NAMES}
@@ -152,4 +198,4 @@ def backward_step(c, L, act: str, residual: bool, gT, E_gT, G, g_in, ag, dphi, w
     return dict(dW_h=[b.dW for b in hb], dW_V=b_dWV, dW_g=b_dWg, G=E_G, terms=terms_b, e_gT=E_new, dT=E_new)
 
 
-__all__ = ["backward_step", "dphi_change", "dphi_sup", "forward_step"]
+__all__ = ["backward_prepare", "backward_step", "dphi_change", "dphi_sup", "forward_columns_fn", "forward_step"]

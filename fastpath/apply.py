@@ -13,7 +13,11 @@ They use the same factors, blocks and diagonal kernel as :mod:`fastpath.layer`:
 (non-causal), the causal forms with a running k×w state and the exact c×c diagonal block, and the dense f of the
 reference for method ``"exact"``. Re-centred heads carry the key factor w in $\Psi$ and the diagonal blocks
 (:mod:`fastpath.head`), so these are the products with the same $\tilde f$. Cost O(n r (w_Y + w_Z))
-multiply-adds, counted in the returned :class:`fastpath.work.Work`.
+multiply-adds, counted in the returned :class:`fastpath.work.Work`, plus the feature blocks it builds again.
+Since issue 10's cost item the low-rank heads' certificate products ride in the fast path's own passes instead
+(:mod:`fastpath.certificate`, *Fused products*); this module serves the heads whose passes do not carry them
+(the dense f of method ``"exact"`` and of an exact forward, the clustered operator), direct calls of the bounds,
+and the checks that compare the two routes.
 
 Shape legend: n tokens, r rank, c tokens per block, w_Y, w_Z columns of Y and Z.
 """

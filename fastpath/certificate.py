@@ -56,12 +56,41 @@ term bounds plus the rounding of the sum. $\partial L/\partial W = \beta X^\top(
 $\partial L/\partial W_V = X^\top(f^\top G)$ (G.4): $|\tilde X^\top \tilde Y - X^\top Y| \le E_X^\top|\tilde Y| +
 \hat X^\top \Delta Y$, plus the reference's centred form (its rounding uses $|X - 1\bar x^\top|$).
 
-Extra work (counted in ``madds``): the forward's $\tilde f[\,|\tilde h| \mid E_h\,]$ plus, where Step 1' pays
-($\max\sigma > 0.1\min\varepsilon$), $2 d_h + 2$ columns; the backward's two streamed passes of width $4d + d_h$
-(right) and $4d + 2d_h$ (left); known zeros ($E_X = 0$ at the first layer, $E_G = 0$ without a block above) cost
-nothing. Measured (``benchmarks/certificate_bench.py``, d = 4) 0.8 to 1.5 times the fast path's multiply-adds,
-down from 2.2 to 2.8 with the per-index products ($\sum_b$ with widths $2 d_h d$), for a bound at most 1.3 times
-looser. docs/certificate.md writes every step out.
+**Step 3' (one column where the coefficients are scalars).** On the column side $\tau_{\max}$, $r_r$ are scalars,
+so a non-negative combination of $\tilde f^\top$ products is $\tilde f^\top$ of the combined column ($c_4 = 1 +
+\gamma_{16}$ covers forming it and its coefficients; $a_0 = \tau_{\max} + r_r(1+\tau_{\max})$,
+$b' = (1+\tau_{\max})(1+r_r)$, $s_h = 2\gamma_8(1+2r_r)$ a term's share of the rounding of $\sum_k D_k$):
+(6') $|\Delta D_6| + s_h|\beta|L_K W_a \le |\beta|\,\tilde f^\top\big(c_4((a_0 + r_2 + s_h)|K||X| + b'(|\Delta K||X|
++ \hat K E_X))\big)W_a$, the same bound in d columns instead of 2d. With $E_X = 0$ (every first layer) also
+(4') $|\Delta D_7| + s_h|\beta|N_1W_a \le |\beta|((\|\tilde h\| + \tfrac{b'}{\min(a_7, b')}\|E_h\|) \odot
+\tilde f^\top(c_4(a_7\|\tilde G\| + b'\|E_G\|)|\tilde X|))W_a$, $a_7 = a_0 + r_2 + s_h$, from $\|\hat h\| \le
+\|\tilde h\| + \|E_h\|$ and $L_A + L_B \le L_{C7}/\min(a_7, b')$ (loses $b'\|E_h\|/(a_7\|\tilde h\|)$, rounding
+against $\tau_{\max}$), and (5') one column $c_4((a_0 + \max(r_2 + s_h, 2\gamma_{n+d+4} + r_r))|\tilde G| +
+b'E_G)$ for $D_8$ and $\partial L/\partial W_V$ (each gains at most $|r_2 + s_h - 2\gamma_{n+d+4} - r_r|L_G$).
+
+**Fused products.** Every column above depends only on $\tilde X$, $E_X$, $\tilde G$, $E_G$, the weights and the
+head's q, k, h, s, $E_s$, all known before the fast path's passes: :func:`forward_columns` and
+:func:`backward_columns` build them, :func:`fastpath.layer.head_forward` and
+:func:`fastpath.headgrad.head_backward` carry them as extra columns of their own GEMMs
+(:func:`fastpath.head.mm_fused`: the forward's key and query passes, the backward's pass 1 / pass 2 and the causal
+prefix / suffix passes), so no feature block is built for the certificate. They are the same sums of the same
+float64 factors as :func:`fastpath.apply.f_products` in another blocking; the rounding model $r_r$ bounds any
+evaluation order of these sums ($\gamma_m$ depends only on their lengths, $\kappa$ on the factors), so it covers the
+carried products unchanged. :func:`fastpath.apply.f_products` remains the route for heads whose passes do not carry
+them: method ``"exact"`` and the forward of ``exact_forward`` (the dense f), method ``"clustered"`` (its own
+operator), and direct calls of :func:`forward_bound` / :func:`backward_bound` without ``fused``.
+
+Extra work (counted in ``madds``, :mod:`fastpath.work`): only the extra GEMM columns, n r per column and pass
+(plus n c on a causal diagonal block), and the O(n d^2) closing products. Forward: $|\tilde h|$, $E_h$ (skipped
+for an exact input) and, where Step 1' pays ($\sigma_i > 0.1\varepsilon_i$ on at least half the rows),
+$2 d_h + 2$ columns; backward: right $2d$ (+ $2d$ with an input error), left $2d + d_h$ for an exact input, else
+$3d + 2d_h$ ($E_G$ skipped when 0). Measured (``benchmarks/certificate_bench.py --cost``: d = 4, one residual
+tanh layer, eps = 1e-8, n = $2^{16}$ and $2^{18}$): certificate / fast path multiply-adds 0.46 (non-causal, one
+head), 0.43 (causal, one head), 0.64 and 0.59 (two heads), down from 0.77, 0.98, 1.07, 1.25 with a pass of its
+own; time (round-robin medians against ``certificate="a-priori"``, load average 1.8 to 2.0 on 2 cores) 0.30 to
+0.69 with one head, 0.32 to 0.92 with two (ranks 36 to 66, where the certificate's O(n d) elementwise work weighs
+as much as its GEMM columns). The error/bound ratios of the ``--quick`` grid are unchanged to 4 digits except one
+causal case (2.4 % looser, Step 1' rule). docs/certificate.md writes every step out.
 
 Shape legend: n tokens, d width, d_h head width, r rank.
 """
@@ -147,30 +176,64 @@ def _bnd(tau, M, ME, rr):
     return tau * M + (1 + tau) * ((1 + rr) * ME + rr * M)
 
 
-def _products(st: HeadState, right: dict, left: dict, work: Work, up: float) -> tuple[dict, dict]:
-    r"""$\tilde f Y$ and $\tilde f^\top Z$ for named non-negative blocks, times ``up`` (computed -> true magnitude);
-    a block given as None is known to be 0 and costs nothing."""
+def _stack(blocks: dict, n: int) -> np.ndarray:
+    """The named non-negative column blocks side by side, (n, w); a block given as None is known to be 0 and costs
+    nothing."""
+    cols = [v for v in blocks.values() if v is not None]
+    return np.concatenate(cols, axis=1) if cols else np.zeros((n, 0))
+
+
+def _unstack(blocks: dict, F: np.ndarray, up: float) -> dict:
+    """The product F of :func:`_stack`'s columns back into named blocks, times ``up`` (computed -> true magnitude)."""
+    res, c = {}, 0
+    for k, v in blocks.items():
+        if v is None:
+            res[k] = 0.0
+        else:
+            res[k] = F[:, c : c + v.shape[1]] * up
+            c += v.shape[1]
+    return res
+
+
+@dataclass
+class Fused:
+    r"""The certificate's columns of one head and, once a pass has carried them, their products (module docstring,
+    *Fused products*): $Y$ (n, w_Y) with $\tilde f Y$ in ``FY``, $Z$ (n, w_Z) with $\tilde f^\top Z$ in ``FZ``."""
+
+    Y: np.ndarray  # (n, w_Y)
+    Z: np.ndarray  # (n, w_Z)
+    hk: HeadKernel | None = None
+    info: dict | None = None  # the named blocks and the quantities they were built from
+    FY: np.ndarray | None = None  # (n, w_Y)
+    FZ: np.ndarray | None = None  # (n, w_Z)
+    madds: int = 0  # counted multiply-adds of the fused columns (fastpath.head.mm_fused)
+
+
+def _carry(st: HeadState, fz: Fused, work: Work, dense: bool = False) -> Fused:
+    """Unfused route: the products of ``fz``'s columns by :func:`fastpath.apply.f_products` (a pass of their own)."""
+    if fz.FY is None:
+        fz.FY, fz.FZ = f_products(st, fz.Y, fz.Z, work, dense=dense)
+    return fz
+
+
+def forward_columns(st: HeadState, hk: HeadKernel) -> Fused:
+    r"""The right columns of :func:`forward_bound`: $[\,|\tilde h| \mid E_h\,]$, and where Step 1' pays
+    $[\,\|\tilde k\| \odot |\tilde h| \mid \|E_k\| \odot |\tilde h| \mid \|\tilde k\| \mid \|E_k\|\,]$ (n, w_Y);
+    they depend on the head's q, k, h and the input only, so the forward's own passes can carry them."""
     n = st.h.shape[0]
-
-    def stack(blocks: dict) -> np.ndarray:
-        cols = [v for v in blocks.values() if v is not None]
-        return np.concatenate(cols, axis=1) if cols else np.zeros((n, 0))
-
-    FY, FZ = f_products(st, stack(right), stack(left), work)
-    out = []
-    for blocks, F in ((right, FY), (left, FZ)):
-        res, c = {}, 0
-        for k, v in blocks.items():
-            if v is None:
-                res[k] = 0.0
-            else:
-                res[k] = F[:, c : c + v.shape[1]] * up
-                c += v.shape[1]
-        out.append(res)
-    return out[0], out[1]
+    ha = np.abs(st.h)
+    # Step 1' gains at most a factor 1 + 2 sigma_i / eps_i over Step 1 on row i: skipped (and its 2 d_h + 2 columns)
+    # unless sigma_i > eps_i / 10 on at least half the rows (not for the causal first block's exact rows alone)
+    refine = hk.E_q is not None and float(np.median(hk.sigma - 0.1 * hk.eps)) > 0
+    # an exact input (first layer): E_h is the rounding of h only, bounded by its column max (f~ rows sum to <= up)
+    cols = [ha] + ([] if hk.exact_in else [hk.E_h])
+    if refine:  # Cauchy-Schwarz over the head index: (n, 1) norms of k~ and E_k
+        kn, Ekn = _rownorm(np.abs(st.k))[:, None], _rownorm(hk.E_k)[:, None]
+        cols += [kn * ha, Ekn * ha, kn, Ekn]
+    return Fused(np.concatenate(cols, axis=1), np.zeros((n, 0)), hk, {"refine": refine})
 
 
-def forward_bound(st: HeadState, hk: HeadKernel, work: Work) -> np.ndarray:
+def forward_bound(st: HeadState, hk: HeadKernel, work: Work, fused: Fused | None = None) -> np.ndarray:
     r"""Entrywise bound of |s~ - s| (Step 3, C.14 refined), (n, d_h); refines ``hk.tau`` in place (Step 1').
 
     Exact and exact-forward heads use the dense f (pass the ``dense=True`` kernel of :func:`head_kernel` for the
@@ -182,20 +245,15 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work) -> np.ndarray:
     $|\tilde f_{ij} - f_{ij}| \le f_{ij}(|\eta_{ij}| + b_i)/(1 - b_i)$. Summed against $|\tilde h|$ with the
     actual $|\delta_{ij}|$ (products $\tilde f(|\tilde k_e| \odot |\tilde h|)$ and $\tilde f(\Delta k_e \odot
     |\tilde h|)$), and as a per-row $\rho'_i = ((1+\varepsilon)e^{\sigma_i}\sigma_i + \varepsilon + b_i)/(1 - b_i)$
-    for the backward; each is used only where it is smaller than Step 1's.
+    for the backward; each is used only where it is smaller than Step 1's. ``fused``: the columns of
+    :func:`forward_columns` with their products already carried by the forward's passes (else computed here).
     """
     n, d_h = st.h.shape
-    ha, ka = np.abs(st.h), np.abs(st.k)
     dense = st.method == "exact" or st.exact_forward
-    # Step 1' gains at most a factor 1 + 2 sigma / eps over Step 1: skipped (and its products) where sigma << eps
-    refine = hk.E_q is not None and float(hk.sigma.max()) > 0.1 * float(hk.eps.min())
-    # an exact input (first layer): E_h is the rounding of h only, bounded by its column max (f~ rows sum to <= up)
-    cols = [ha] + ([] if hk.exact_in else [hk.E_h])
-    if refine:  # Cauchy-Schwarz over the head index: (n, 1) norms of k~ and E_k
-        kn, Ekn = _rownorm(ka)[:, None], _rownorm(hk.E_k)[:, None]
-        cols += [kn * ha, Ekn * ha, kn, Ekn]
-    M, _ = f_products(st, np.concatenate(cols, axis=1), np.zeros((n, 0)), work, dense=dense)
-    M = M * hk.up
+    kept = fused is not None and not (fused.Y is None and fused.FY is None)  # (forward_step releases them after use)
+    fz = _carry(st, fused if kept else forward_columns(st, hk), work, dense)
+    refine = fz.info["refine"]
+    M = fz.FY * hk.up
     if hk.exact_in:
         M = np.concatenate([M[:, :d_h], np.broadcast_to(hk.up * hk.E_h.max(axis=0), (n, d_h)), M[:, d_h:]], axis=1)
     Mh, ME = M[:, :d_h], M[:, d_h : 2 * d_h]
@@ -235,14 +293,16 @@ class HeadBoundPost:
     dW_V: np.ndarray  # (d, d_h)
 
 
-def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray, G: np.ndarray, E_G: np.ndarray,
-                   ds: np.ndarray, work: Work) -> HeadBoundPost:  # fmt: skip
-    """Step 3 for the backward of one head. X, E_X (n, d); G, E_G (n, d_h) = dL/ds of this head; ds = |s~ - s|."""
+def backward_columns(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray, G: np.ndarray,
+                     E_G: np.ndarray, ds: np.ndarray) -> Fused:  # fmt: skip
+    r"""The columns of :func:`backward_bound` (Step 3): right $Y$ (n, w_Y) for $\tilde f Y$ and left $Z$ (n, w_Z)
+    for $\tilde f^\top Z$; they depend on X, E_X, G, E_G, ds and the head's h, s, W only, so the fast backward's
+    own passes can carry them (:func:`fastpath.headgrad.head_backward`)."""
     n, d = X.shape
     d_h = G.shape[1]
-    beta, rr, up = abs(st.beta), hk.rr, hk.up
+    rr, tmax = hk.rr, float(hk.tau.max())
     Xa, Ga, ha, sa = np.abs(X), np.abs(G), np.abs(st.h), np.abs(st.s)
-    Xh, Gh, hh = Xa + E_X, Ga + E_G, ha + hk.E_h
+    Gh, hh = Ga + E_G, ha + hk.E_h
     K = (G * st.s).sum(axis=1)  # (n,)  K~ as the fast backward forms it
     # |G~ s~ - G s| <= E_G |s~| + G^ |s~ - s|; rounding: the fast sum on |G~||s~|, the reference's on |G||s|
     dK = (E_G * sa + Gh * ds).sum(axis=1) + gamma(d_h + 2) * (Ga * sa + Gh * (sa + ds)).sum(axis=1)  # (n,)
@@ -252,16 +312,43 @@ def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray
     hn, Gn, Ehn, hhn = (_rownorm(a)[:, None] for a in (ha, Ga, hk.E_h, hh))  # (n, 1) each
     EGn, Ghn = _rownorm(E_G)[:, None], _rownorm(Gh)[:, None]
     exact_in, exact_G = not E_X.any(), not E_G.any()  # an exact input (first layer) or upstream (no block above)
+    # Step 3' (scalar coefficients, docs/certificate.md): the column side's tau_max, r_r are scalars, so a bound that
+    # is a non-negative combination of f~^T products is f~^T of the combined column; (1 + gamma_4) covers forming it
+    bp, sh = (1 + tmax) * (1 + rr), 2 * gamma(8) * (1 + 2 * rr)  # sh: a term's share of the rounding of dX's sum
+    a0, r2 = tmax + rr * (1 + tmax), 2 * gamma(d + d_h + 4)
+    c4 = 1 + gamma(16)  # forming a column and its coefficients in float64: at most 16 roundings on any path
+    P6 = ((a0 + r2 + sh) * Ka + bp * dK)[:, None] * c4 * Xa + (c4 * bp * Kh)[:, None] * E_X  # (n, d)
     right = {"A": hn * Xa, "X": Xa, "B": None if exact_in else Ehn * Xa + hhn * E_X, "E": None if exact_in else E_X}
-    left = {"A": Gn * Xa, "B": None if exact_in and exact_G else EGn * Xa + Ghn * E_X, "G": Ga,
-            "E": None if exact_G else E_G, "K": Ka[:, None] * Xa,
-            "KE": dK[:, None] * Xa + Kh[:, None] * E_X}  # fmt: skip
-    R, L = _products(st, right, left, work, up)
+    if exact_in:  # E_X = 0: p1^T X and f^T G each as one column too (Step 3', the (4') and (5') inequalities)
+        C7 = (a0 + r2 + sh) * Gn * Xa + (0.0 if exact_G else bp * EGn * Xa)
+        P8 = (a0 + max(r2 + sh, 2 * gamma(n + d + 4) + rr)) * Ga + (0.0 if exact_G else bp * E_G)
+        left = {"C7": C7 * c4, "P8": P8 * c4, "P6": P6}
+    else:
+        left = {"A": Gn * Xa, "B": EGn * Xa + Ghn * E_X, "G": Ga, "E": None if exact_G else E_G, "P6": P6}
+    info = dict(right=right, left=left, K=K, dK=dK, Ka=Ka, norms=(hn, Gn, Ehn, hhn, EGn, Ghn), exact_in=exact_in,
+                a7=a0 + r2 + sh, bp=bp)  # fmt: skip
+    return Fused(_stack(right, n), _stack(left, n), hk, info)
+
+
+def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray, G: np.ndarray, E_G: np.ndarray,
+                   ds: np.ndarray, work: Work, fused: Fused | None = None) -> HeadBoundPost:  # fmt: skip
+    """Step 3 for the backward of one head. X, E_X (n, d); G, E_G (n, d_h) = dL/ds of this head; ds = |s~ - s|.
+    ``fused``: the columns of :func:`backward_columns` with their products carried by the fast backward's passes
+    (else computed here by :func:`fastpath.apply.f_products`)."""
+    n, d = X.shape
+    d_h = G.shape[1]
+    beta, rr, up = abs(st.beta), hk.rr, hk.up
+    Xa, Ga, ha = np.abs(X), np.abs(G), np.abs(st.h)
+    Xh = Xa + E_X
+    fz = _carry(st, fused if fused is not None else backward_columns(st, hk, X, E_X, G, E_G, ds), work)
+    info = fz.info
+    dK, Ka, exact_in = info["dK"], info["Ka"], info["exact_in"]
+    hn, Gn, Ehn, hhn, EGn, Ghn = info["norms"]
+    R, L = _unstack(info["right"], fz.FY, up), _unstack(info["left"], fz.FZ, up)
     if exact_in:  # f~(||E_h|| . |X~|) <= max_j ||E_h,j|| f~|X~|: E_h is rounding only here
         R["B"] = float(Ehn.max()) * R["X"]
     RA, RB, RX, RE = R["A"], R["B"], R["X"], R["E"]
     RH = up * ha.max(axis=0)[None, :]  # f~|h~| <= max_j |h~_j| (rows of f~ sum to at most 1/(1 - r_r)); rounding only
-    LA, LB, LG, LE, LK, LKE = L["A"], L["B"], L["G"], L["E"], L["K"], L["KE"]
     tau, tmax = hk.tau[:, None], float(hk.tau.max())
     # row side: p1 X, p2 X = K . fX
     M1 = Gn * RA  # (n, d) bound of the magnitude of p1~ X~
@@ -269,31 +356,36 @@ def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray
     b_fX = _bnd(tau, RX, RE, rr)
     b_p2X = dK[:, None] * (1 + tau) * (RX + RE) + Ka[:, None] * b_fX + rr * Ka[:, None] * RX
     M2 = Ka[:, None] * RX
-    # column side: p1^T X, p2^T X = f^T (K . X), f^T G
-    N1 = hn * LA
-    b_p1TX = _bnd(tmax, N1, Ehn * LA + hhn * LB, rr)
-    b_p2TX = _bnd(tmax, LK, LKE, rr)
-    b_fTG = _bnd(tmax, LG, LE, rr)
     Wa = np.abs(st.W_Q) @ np.abs(st.W_K).T  # (d, d) >= |W|, also the magnitude of its rounding
     WVa = np.abs(st.W_V)
-    r2 = 2 * gamma(d + d_h + 4)  # the final small products, fast and reference
+    r2, sh = 2 * gamma(d + d_h + 4), 2 * gamma(8) * (1 + 2 * rr)  # final small products; a term's share of dX's sum
+    gn = 2 * gamma(n + d + 4)
+    # column side: p1^T X, p2^T X = f^T (K . X) (one column, Step 3'), f^T G; each D_k with its share of dX's rounding
+    if exact_in:  # Step 3' (4'), (5'): hhn <= hn + Ehn, LA + LB <= LC7 / min(a7, b'); f^T G and f^T E_G as one column
+        b7 = hn + info["bp"] / min(info["a7"], info["bp"]) * Ehn  # (n, 1)
+        D7, D8, LGV = beta * (b7 * L["C7"]) @ Wa, L["P8"] @ WVa.T, L["P8"]  # LGV: X^T LGV bounds dW_V's part
+    else:
+        LA, LB, LG, LE = L["A"], L["B"], L["G"], L["E"]
+        N1 = hn * LA
+        b_fTG = _bnd(tmax, LG, LE, rr)
+        D7 = beta * (_bnd(tmax, N1, Ehn * LA + hhn * LB, rr) + (r2 + sh) * N1) @ Wa
+        D8 = (b_fTG + (r2 + sh) * LG) @ WVa.T
+        LGV = b_fTG + (gn + rr) * LG  # (n, d_h)
     terms = {
-        "D4": beta * (b_p1X + r2 * M1) @ Wa.T,
-        "D2": beta * (b_p2X + r2 * M2) @ Wa.T,
-        "D7": beta * (b_p1TX + r2 * N1) @ Wa,
-        "D6": beta * (b_p2TX + r2 * LK) @ Wa,
-        "D8": (b_fTG + r2 * LG) @ WVa.T,
+        "D4": beta * (b_p1X + (r2 + sh) * M1) @ Wa.T,
+        "D2": beta * (b_p2X + (r2 + sh) * M2) @ Wa.T,
+        "D7": D7,
+        "D6": beta * L["P6"] @ Wa,  # Step 3': with its share of the sum's rounding
+        "D8": D8,
     }
-    mags = beta * (M1 + M2) @ Wa.T + beta * (N1 + LK) @ Wa + LG @ WVa.T  # (n, d) sum of |D_k| magnitudes
-    dX = sum(terms[t] for t in TERM_NAMES) + 2 * gamma(8) * (1 + 2 * rr) * mags
+    dX = sum(terms[t] for t in TERM_NAMES)
     # dW = beta X^T (p1 X - p2 X); the reference's centred form rounds on |X - 1 xbar^T| <= |X| + |xbar|
     Y_mag = (M1 + M2) * (1 + rr)
     xbar = np.abs(X.mean(axis=0))[None, :]  # (1, d)
     ref_mag = Y_mag + ((Ga * RH).sum(axis=1) + Ka)[:, None] * xbar  # (n, d)
-    gn = 2 * gamma(n + d + 4)
     dW = beta * (E_X.T @ Y_mag + Xh.T @ (b_p1X + b_p2X) + (gn + rr) * (Xh.T @ ref_mag))  # (d, d)
-    dWV = E_X.T @ (LG * (1 + rr)) + Xh.T @ b_fTG + (gn + rr) * (Xh.T @ LG)  # (d, d_h)
-    work.add(6 * n * d * d + 4 * n * d * (d_h + d))
+    dWV = Xh.T @ LGV if exact_in else E_X.T @ (LG * (1 + rr)) + Xh.T @ LGV  # (d, d_h)
+    work.add(n * d * (7 * d + (2 if exact_in else 3) * d_h))  # the closing products above
     return HeadBoundPost(terms, dX, dW * up, dWV * up)
 
 

@@ -272,7 +272,7 @@ def head_forward_clustered(X, W_Q, W_K, W_V, beta: float, q, k, h, R: float, wor
     st.s = op.forward(h, work)  # (n, d_h)
     st.D = op.D
     if exact_forward:
-        st.exact_forward, st.dense = True, _dense_head(X, W_Q, W_K, W_V, beta, causal, work)
+        st.exact_forward, st.dense = True, _dense_head(X, W_Q, W_K, W_V, beta, causal, work, budget)
         st.s = st.dense.s
     st.madds = work.madds
     return st

@@ -70,6 +70,7 @@ class HeadState:
     centring: Recentring | None = None  # exact re-centring (fastpath.centring); None: the polynomial sees q, k
     R_signed: float | None = None  # bound of the signed |beta q_i . k_j| (fastpath.ranges.logit_bound), <= R
     cache_bytes: int = FEATURE_CACHE_BYTES  # feature blocks kept within one call up to this many bytes (Feats)
+    fused: object | None = None  # the forward certificate's columns and their products f~Y (fastpath.certificate)
 
     @property
     def rank(self) -> int:
@@ -191,12 +192,27 @@ class Feats:
         return self._get("k", t0, t1)
 
 
-def right(work: Work, F: np.ndarray, S: np.ndarray) -> np.ndarray:
+def right(work: Work, F: np.ndarray, S: np.ndarray, cwork: Work | None = None, w0: int = 0) -> np.ndarray:
     r"""$F^\top S$ for a feature block F (r, c) and a k-side matrix S (r, w) -> (c, w), counted.
 
     Formed as $(S^\top F)^\top$: the feature block is then read row-major by BLAS (measured faster than the
-    transposed operand for the thin widths used here)."""
-    return mm(work, np.ascontiguousarray(S.T), F).T  # (c, w)
+    transposed operand for the thin widths used here). With ``cwork``, the columns of S from ``w0`` on are the
+    certificate's (:func:`mm_fused`)."""
+    if cwork is None:
+        return mm(work, np.ascontiguousarray(S.T), F).T  # (c, w)
+    return mm_fused(work, cwork, np.ascontiguousarray(S.T), F, w0, rows=True).T  # (c, w)
+
+
+def mm_fused(work: Work, cwork: Work, A: np.ndarray, B: np.ndarray, w0: int, rows: bool = False) -> np.ndarray:
+    r"""``A @ B`` as one GEMM whose columns of B from ``w0`` on (rows of A with ``rows=True``) are the a-posteriori
+    certificate's extra columns (:mod:`fastpath.certificate`, fused into the fast path's passes): their multiply-adds
+    are counted in ``cwork``, the fast path's own in ``work``, so each keeps its count of the unfused route."""
+    p, q = A.shape
+    s = B.shape[1]
+    own, extra = (w0 * q * s, (p - w0) * q * s) if rows else (p * q * w0, p * q * (s - w0))
+    work.add(own)
+    cwork.add(extra)
+    return A @ B
 
 
 def _kron(A: np.ndarray, B: np.ndarray, work: Work) -> np.ndarray:
@@ -216,4 +232,4 @@ def _contract(Gb: np.ndarray, Rb: np.ndarray, d: int, work: Work) -> np.ndarray:
     return np.einsum("cb,cbe->ce", Gb, Rb.reshape(Rb.shape[0], Gb.shape[1], d))
 
 
-__all__ = ["FEATURE_CACHE_BYTES", "Feats", "HeadState", "right"]
+__all__ = ["FEATURE_CACHE_BYTES", "Feats", "HeadState", "mm_fused", "right"]

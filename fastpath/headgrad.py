@@ -19,7 +19,7 @@ import numpy as np
 
 from fastpath.causal import blocks
 from fastpath.dense import dense_backward
-from fastpath.head import Feats, HeadState, _contract, _kernel_block, _kron, _value_side, right
+from fastpath.head import Feats, HeadState, _contract, _kernel_block, _kron, _value_side, mm_fused, right
 from fastpath.work import Work, mm
 from reference.attention import TERM_NAMES
 
@@ -31,6 +31,8 @@ class HeadGradsFast:
     dW: np.ndarray  # (d, d)
     dW_V: np.ndarray  # (d, d_h)
     madds: int = 0  # counted multiply-adds (fastpath.work)
+    cert: tuple[np.ndarray, np.ndarray] | None = None  # (f~Y, f~^T Z) of the certificate's fused columns
+    cert_madds: int = 0  # their counted multiply-adds
 
 
 def _exact_head_backward(st: HeadState, G: np.ndarray) -> HeadGradsFast:
@@ -40,8 +42,14 @@ def _exact_head_backward(st: HeadState, G: np.ndarray) -> HeadGradsFast:
     return HeadGradsFast(hg.terms, hg.dX, hg.dW, hg.dW_V, madds)
 
 
-def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
-    """Corrected fast backward of one head (module docstring). X (n, d); G (n, d_h) = dL/ds for this head."""
+def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -> HeadGradsFast:
+    r"""Corrected fast backward of one head (module docstring). X (n, d); G (n, d_h) = dL/ds for this head.
+
+    ``cert_cols`` = (Y (n, w_Y), Z (n, w_Z)), the a-posteriori certificate's columns
+    (:func:`fastpath.certificate.backward_columns`): Y rides on the V-side $[X \mid h \oslash X]$ and Z on the
+    U-side $[G \mid K X \mid G \oslash X]$ of every pass, and ``.cert`` returns $(\tilde f Y, \tilde f^\top Z)$
+    with their multiply-adds in ``.cert_madds`` (methods ``"exact"`` and ``"clustered"`` ignore them: the
+    certificate then calls :func:`fastpath.apply.f_products`, the dense f or the cluster-pair operator)."""
     if st.method == "exact":
         return _exact_head_backward(st, G)
     n, d = X.shape
@@ -52,25 +60,29 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
     work.add(n * d_h)
     F = None if st.method == "clustered" else Feats(st, work)
     wV, wU = d + d_h * d, d_h + d + d_h * d
+    if st.method == "clustered":  # its operator streams its own cluster pairs: the certificate calls it separately
+        cert_cols = None
+    Yc, Zc = (np.zeros((n, 0)), np.zeros((n, 0))) if cert_cols is None else cert_cols  # (n, w_Y), (n, w_Z)
+    cw = Work()  # the certificate's share of the fused GEMMs (fastpath.head.mm_fused)
 
-    def HV(t0, t1):  # (c, d + d_h d)  [X | h ./ X]
-        return _value_side(X[t0:t1], st.h[t0:t1], work)
+    def HV(t0, t1):  # (c, d + d_h d + w_Y)  [X | h ./ X | Y_c]
+        return np.concatenate([_value_side(X[t0:t1], st.h[t0:t1], work), Yc[t0:t1]], axis=1)
 
-    def HU(t0, t1):  # (c, d_h + d + d_h d)  [G | K X | G ./ X]
+    def HU(t0, t1):  # (c, d_h + d + d_h d + w_Z)  [G | K X | G ./ X | Z_c]
         Xb = X[t0:t1]
         work.add((t1 - t0) * d)
-        return np.concatenate([G[t0:t1], K[t0:t1, None] * Xb, _kron(G[t0:t1], Xb, work)], axis=1)
+        return np.concatenate([G[t0:t1], K[t0:t1, None] * Xb, _kron(G[t0:t1], Xb, work), Zc[t0:t1]], axis=1)
 
     if not st.causal and st.method != "clustered":
-        SV, SU = np.zeros((r, wV)), np.zeros((r, wU))
+        SV, SU = np.zeros((r, wV + Yc.shape[1])), np.zeros((r, wU + Zc.shape[1]))
         for t0, t1 in blocks(n, c):  # pass 1: V-side and U-side left products, one feature build per block
             Fq, Fk = F.both(t0, t1)
-            SV += mm(work, Fk, HV(t0, t1))  # (r, wV)
-            SU += mm(work, Fq, HU(t0, t1) / D[t0:t1, None])  # (r, wU)
+            SV += mm_fused(work, cw, Fk, HV(t0, t1), wV)  # (r, wV + w_Y)
+            SU += mm_fused(work, cw, Fq, HU(t0, t1) / D[t0:t1, None], wU)  # (r, wU + w_Z)
         SU *= a[:, None]
-        V1X, V3X = SV[:, :d], SV[:, d:].reshape(r * d_h, d)  # (r, d), (r d_h, d)
+        V1X, V3X = SV[:, :d], SV[:, d:wV].reshape(r * d_h, d)  # (r, d), (r d_h, d)
         U1G, U4X = SU[:, :d_h], SU[:, d_h : d_h + d]  # (r, d_h), (r, d)
-        U3X = SU[:, d_h + d :].reshape(r * d_h, d)  # (r d_h, d)
+        U3X = SU[:, d_h + d : wU].reshape(r * d_h, d)  # (r d_h, d)
         M8 = mm(work, U1G, st.W_V.T)  # (r, d)  Lemma E.6 order, corrected
         M4 = mm(work, V3X, st.W.T).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.10, corrected (W^T)
         M2 = mm(work, V1X, st.W.T)  # (r, d)  Lemma E.8, corrected (W^T)
@@ -78,41 +90,44 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
         M6 = mm(work, U4X, st.W)  # (r, d)  Lemma E.3, corrected (p2^T, W)
         dW = beta * (mm(work, U3X.T, V3X) - mm(work, U4X.T, V1X))  # (d, d)  Lemma F.5 with the p2 part
         dW_V = mm(work, V1X.T, U1G)  # (d, d_h)  Lemma G.4 corrected: (X^T V1)(U1^T G)
-        MU = a[:, None] * np.concatenate([M4, M2], axis=1)  # (r, d_h d + d)
-        MV = np.concatenate([M8, M7, M6], axis=1)  # (r, 2 d + d_h d)
+        MU = a[:, None] * np.concatenate([M4, M2, SV[:, wV:]], axis=1)  # (r, d_h d + d + w_Y)
+        MV = np.concatenate([M8, M7, M6, SU[:, wU:]], axis=1)  # (r, 2 d + d_h d + w_Z)
         T = {t: np.empty((n, d)) for t in TERM_NAMES}
+        FY, FZ = np.empty_like(Yc), np.empty_like(Zc)
         for t0, t1 in blocks(n, c):  # pass 2: right products
             Fq, Fk = F.both(t0, t1)
-            RU = right(work, Fq, MU) / D[t0:t1, None]  # (c, d_h d + d)
-            RV = right(work, Fk, MV)  # (c, 2 d + d_h d)
+            RU = right(work, Fq, MU, cw, d_h * d + d) / D[t0:t1, None]  # (c, d_h d + d + w_Y)
+            RV = right(work, Fk, MV, cw, 2 * d + d_h * d)  # (c, 2 d + d_h d + w_Z)
+            FY[t0:t1], FZ[t0:t1] = RU[:, d_h * d + d :], RV[:, 2 * d + d_h * d :]
             T["D4"][t0:t1] = beta * _contract(G[t0:t1], RU[:, : d_h * d], d, work)
-            T["D2"][t0:t1] = -beta * K[t0:t1, None] * RU[:, d_h * d :]
+            T["D2"][t0:t1] = -beta * K[t0:t1, None] * RU[:, d_h * d : d_h * d + d]
             T["D8"][t0:t1] = RV[:, :d]
             T["D7"][t0:t1] = beta * _contract(st.h[t0:t1], RV[:, d : d + d_h * d], d, work)
-            T["D6"][t0:t1] = -beta * RV[:, d + d_h * d :]
+            T["D6"][t0:t1] = -beta * RV[:, d + d_h * d : 2 * d + d_h * d]
     elif st.method == "clustered":  # the same two products with fastpath.clustered's operator
-        Y, Z = st.op.products(HV(0, n), HU(0, n), work)  # (n, wV), (n, wU)
+        Y, Z = st.op.products(HV(0, n), HU(0, n), work)  # (n, wV), (n, wU)  (no certificate columns: Yc, Zc empty)
     else:
-        Y, Z = np.empty((n, wV)), np.empty((n, wU))
-        state = np.zeros((r, wV))
-        for t0, t1 in blocks(n, c):  # prefix sums (Lemma I.3/I.4): f [X | h ./ X]
+        Y, Z = np.empty((n, wV + Yc.shape[1])), np.empty((n, wU + Zc.shape[1]))
+        state = np.zeros((r, Y.shape[1]))
+        for t0, t1 in blocks(n, c):  # prefix sums (Lemma I.3/I.4): f [X | h ./ X | Y_c]
             fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)  diagonal block of f~
             Hb = HV(t0, t1)
             Fq, Fk = F.both(t0, t1)
-            Y[t0:t1] = right(work, Fq, a[:, None] * state) / D[t0:t1, None] + mm(work, fb, Hb)
-            state += mm(work, Fk, Hb)
-        state = np.zeros((r, wU))
-        for t0, t1 in blocks(n, c, reverse=True):  # suffix sums (spec §2.7): f^T [G | K X | G ./ X]
+            Y[t0:t1] = right(work, Fq, a[:, None] * state, cw, wV) / D[t0:t1, None] + mm_fused(work, cw, fb, Hb, wV)
+            state += mm_fused(work, cw, Fk, Hb, wV)
+        state = np.zeros((r, Z.shape[1]))
+        for t0, t1 in blocks(n, c, reverse=True):  # suffix sums (spec §2.7): f^T [G | K X | G ./ X | Z_c]
             fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)
             Hb = HU(t0, t1)
             Fq, Fk = F.both(t0, t1)
-            Z[t0:t1] = right(work, Fk, a[:, None] * state) + mm(work, fb.T, Hb)
-            state += mm(work, Fq, Hb / D[t0:t1, None])
+            Z[t0:t1] = right(work, Fk, a[:, None] * state, cw, wU) + mm_fused(work, cw, fb.T, Hb, wU)
+            state += mm_fused(work, cw, Fq, Hb / D[t0:t1, None], wU)
+        FY, FZ = Y[:, wV:], Z[:, wU:]
     if st.causal or st.method == "clustered":
         fX = Y[:, :d]  # (n, d)
-        p1X = _contract(G, Y[:, d:], d, work)  # (n, d)  (f . G h^T) X      Lemma I.8 Part 2, corrected
+        p1X = _contract(G, Y[:, d:wV], d, work)  # (n, d)  (f . G h^T) X      Lemma I.8 Part 2, corrected
         fTG, fTKX = Z[:, :d_h], Z[:, d_h : d_h + d]  # (n, d_h), (n, d)
-        p1TX = _contract(st.h, Z[:, d_h + d :], d, work)  # (n, d)  (f . G h^T)^T X   Lemma I.8 Part 1, corrected
+        p1TX = _contract(st.h, Z[:, d_h + d : wU], d, work)  # (n, d)  (f . G h^T)^T X   Lemma I.8 Part 1, corrected
         T = {
             "D8": mm(work, fTG, st.W_V.T),  # Lemma I.7 Part 3, corrected (f^T)
             "D4": beta * mm(work, p1X, st.W.T),
@@ -123,7 +138,8 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray) -> HeadGradsFast:
         dW = beta * mm(work, X.T, p1X - K[:, None] * fX)  # (d, d)  Lemma I.8 Part 3
         dW_V = mm(work, X.T, fTG)  # (d, d_h)  Lemma I.7 Part 4, corrected: X^T f^T G
     dX = T["D2"] + T["D4"] + T["D6"] + T["D7"] + T["D8"]  # (n, d)  Lemma E.11
-    return HeadGradsFast(T, dX, dW, dW_V, work.madds)
+    cert = None if cert_cols is None else (FY, FZ)
+    return HeadGradsFast(T, dX, dW, dW_V, work.madds, cert, cw.madds)
 
 
 __all__ = ["HeadGradsFast", "head_backward"]

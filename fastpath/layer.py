@@ -47,7 +47,7 @@ from fastpath.centring import RECENTRE
 from fastpath.centring import recentre as make_centring
 from fastpath.dense import DenseHead, dense_forward
 from fastpath.features import feature_scale, monomial_plan, rank_of
-from fastpath.head import Feats, HeadState, _features, _kernel_block, right
+from fastpath.head import Feats, HeadState, _features, _kernel_block, mm_fused, right
 from fastpath.headgrad import HeadGradsFast, head_backward
 from fastpath.lowrank import (
     MEMORY_BUDGET,
@@ -101,13 +101,17 @@ def _centring(q, k, beta: float, R: float, recentre_: bool | str):
 
 def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal: bool, budget: int,
                  block: int | None = None, degree: int | None = None, method: str = "lowrank",
-                 exact_forward: bool = False, recentre: bool | str = "auto") -> HeadState:  # fmt: skip
+                 exact_forward: bool = False, recentre: bool | str = "auto", cert_cols=None) -> HeadState:  # fmt: skip
     r"""Fast forward of one head: $\tilde s = \tilde D^{-1} U_0 (V_0^\top h)$ (#13 / Lemma C.14), or its causal form.
 
     X (n, d); W_Q, W_K, W_V (d, d_h). ``degree`` fixes the polynomial degree (its error is certified, not
     targeted); ``method`` is ``"lowrank"``, ``"exact"`` (dense kernel) or ``"auto"`` (:func:`choose_method`);
     ``exact_forward`` keeps the low-rank factors for the backward but returns the exact output s (spec W10);
-    ``recentre`` (True, False, ``"auto"``): exact re-centring of the logits (module docstring).
+    ``recentre`` (True, False, ``"auto"``): exact re-centring of the logits (module docstring);
+    ``cert_cols``: a callable ``st -> obj | None`` (:func:`fastpath.certificate.forward_columns`) called once the
+    head's q, k, h and polynomial are known; its ``obj.Y`` (n, w) rides as extra columns of both passes, and
+    ``obj.FY`` = $\tilde f$ ``obj.Y``, ``obj.madds`` (their counted multiply-adds) are set on return (low-rank
+    path only; ``st.fused`` keeps obj).
     Raises ValueError (from :func:`fastpath.lowrank.check_budget`) when the rank for ``eps`` on this input's logit
     range exceeds ``budget`` bytes.
     """
@@ -164,26 +168,29 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     plan = monomial_plan(d_h, cert.degree)
     c = block or (min(CAUSAL_BLOCK, block_size(r, n)) if causal else block_size(r, n))
     st = HeadState(W_Q, W_K, W_V, W_Q @ W_K.T, beta, causal, q, k, h, R, cert, plan,
-                   feature_scale(plan, cert.coeffs, beta), c, centring=cen, R_signed=Rs)  # fmt: skip
+                   feature_scale(plan, cert.coeffs, beta), c, centring=cen, R_signed=Rs,
+                   exact_forward=exact_forward)  # fmt: skip
     work.add(d * d_h * d)  # W = W_Q W_K^T
-    w = 1 + d_h
+    w0 = 1 + d_h
+    fused = None if cert_cols is None else cert_cols(st)  # the certificate's columns (fastpath.certificate)
+    H = np.concatenate([np.ones((n, 1)), h] + ([] if fused is None else [fused.Y]), axis=1)  # (n, 1 + d_h + w_c)
+    w, cw = H.shape[1], Work()  # cw: the certificate's share of the fused GEMMs
     Y = np.empty((n, w))
     F = Feats(st, work, keep=False)  # every feature block is used once in the forward
-    H = np.concatenate([np.ones((n, 1)), h], axis=1)  # (n, 1 + d_h)
     if not causal:
-        state = np.zeros((r, w))  # (r, 1 + d_h)  V_0^T [1 | h], the forward's only left product
+        state = np.zeros((r, w))  # (r, w)  V_0^T [1 | h | Y_c], the forward's only left product
         for t0, t1 in blocks(n, c):
-            state += mm(work, F.k(t0, t1), H[t0:t1])  # (r, 1 + d_h)
-        Sa = st.a[:, None] * state  # (r, 1 + d_h)
+            state += mm_fused(work, cw, F.k(t0, t1), H[t0:t1], w0)  # (r, w)
+        Sa = st.a[:, None] * state  # (r, w)
         for t0, t1 in blocks(n, c):
-            Y[t0:t1] = right(work, F.q(t0, t1), Sa)  # (c, 1 + d_h)
+            Y[t0:t1] = right(work, F.q(t0, t1), Sa, cw, w0)  # (c, w)
     else:
-        state = np.zeros((r, w))  # (r, 1 + d_h)  V0^T [1 | h] over earlier blocks
+        state = np.zeros((r, w))  # (r, w)  V0^T [1 | h | Y_c] over earlier blocks
         for t0, t1 in blocks(n, c):
             Fq, Fk = F.both(t0, t1)
-            Y[t0:t1] = right(work, Fq, st.a[:, None] * state)  # (c, 1 + d_h)
-            Y[t0:t1] += mm(work, _kernel_block(st, t0, t1, work), H[t0:t1])  # diagonal block, exact kernel
-            state += mm(work, Fk, H[t0:t1])
+            Y[t0:t1] = right(work, Fq, st.a[:, None] * state, cw, w0)  # (c, w)
+            Y[t0:t1] += mm_fused(work, cw, _kernel_block(st, t0, t1, work), H[t0:t1], w0)  # diagonal block, exact
+            state += mm_fused(work, cw, Fk, H[t0:t1], w0)
     st.D = Y[:, 0].copy()  # (n,)
     if not (st.D > 0).all():
         raise ValueError(
@@ -191,9 +198,10 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
             f"relative error {cert.err:.3g} at degree {cert.degree} on the logit range R = {Rp:.4g} is too large; "
             "expected a smaller eps, a larger degree or smaller weights"
         )
-    st.s = Y[:, 1:] / st.D[:, None]  # (n, d_h)
+    st.s = Y[:, 1:w0] / st.D[:, None]  # (n, d_h)
+    if fused is not None:
+        fused.FY, fused.madds, st.fused = Y[:, w0:] / st.D[:, None], cw.madds, fused  # (n, w_c)
     if exact_forward:
-        st.exact_forward = True
         st.dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work, budget)
         st.s = st.dense.s
     st.madds = work.madds
@@ -202,9 +210,10 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
 
 def attention_forward(X, W_Q, W_K, W_V, *, beta: float, causal: bool, heads: int, eps: float, kind: str,
                       budget: int, block: int | None = None, degree: int | None = None, method: str = "lowrank",
-                      exact_forward: bool = False, recentre: bool | str = "auto",
+                      exact_forward: bool = False, recentre: bool | str = "auto", cert_cols=None,
                       ) -> tuple[list[HeadState], np.ndarray]:  # fmt: skip
-    """Multi-head fast forward (Def. K.1): heads on column blocks; returns (head states, Attn (n, d))."""
+    """Multi-head fast forward (Def. K.1): heads on column blocks; returns (head states, Attn (n, d)).
+    ``cert_cols`` is passed to every :func:`head_forward`."""
     states = [
         head_forward(
             X,
@@ -221,6 +230,7 @@ def attention_forward(X, W_Q, W_K, W_V, *, beta: float, causal: bool, heads: int
             method=method,
             exact_forward=exact_forward,
             recentre=recentre,
+            cert_cols=cert_cols,
         )  # fmt: skip
         for wq, wk, wv in head_blocks(W_Q, W_K, W_V, heads)
     ]
@@ -237,12 +247,16 @@ class AttentionGradsFast:
     terms: dict[str, np.ndarray]  # summed over heads
     K: list[np.ndarray]  # per head K~ (n,)
     madds: int = 0  # counted multiply-adds (fastpath.work)
+    cert: list | None = None  # per head (f~Y, f~^T Z) of the certificate's fused columns, or None
+    cert_madds: int = 0  # their counted multiply-adds
 
 
-def attention_backward(states: list[HeadState], X: np.ndarray, G: np.ndarray) -> AttentionGradsFast:
-    """Multi-head fast backward (Lemma K.2); dL/dW_Q = dL/dW W_K and dL/dW_K = (dL/dW)^T W_Q per head (#26)."""
+def attention_backward(states: list[HeadState], X: np.ndarray, G: np.ndarray, cert_cols=None) -> AttentionGradsFast:
+    """Multi-head fast backward (Lemma K.2); dL/dW_Q = dL/dW W_K and dL/dW_K = (dL/dW)^T W_Q per head (#26).
+    ``cert_cols``: per head None or the certificate's (Y, Z) columns, fused into its passes (:func:`head_backward`)."""
     d_h = G.shape[1] // len(states)
-    hg = [head_backward(st, X, G[:, l * d_h : (l + 1) * d_h]) for l, st in enumerate(states)]
+    cols = cert_cols or [None] * len(states)
+    hg = [head_backward(st, X, G[:, l * d_h : (l + 1) * d_h], cols[l]) for l, st in enumerate(states)]
     dW_Q = np.concatenate([g.dW @ st.W_K for g, st in zip(hg, states, strict=True)], axis=1)  # (d, d)
     dW_K = np.concatenate([g.dW.T @ st.W_Q for g, st in zip(hg, states, strict=True)], axis=1)  # (d, d)
     dW_V = np.concatenate([g.dW_V for g in hg], axis=1)  # (d, d)
@@ -252,7 +266,8 @@ def attention_backward(states: list[HeadState], X: np.ndarray, G: np.ndarray) ->
     K = [(G[:, l * d_h : (l + 1) * d_h] * st.s).sum(axis=1) for l, st in enumerate(states)]
     d = X.shape[1]
     madds = sum(g.madds for g in hg) + len(hg) * 2 * d * d * d_h
-    return AttentionGradsFast(dX, dW_Q, dW_K, dW, dW_V, terms, K, madds)
+    cert = [g.cert for g in hg]
+    return AttentionGradsFast(dX, dW_Q, dW_K, dW, dW_V, terms, K, madds, cert, sum(g.cert_madds for g in hg))
 
 
 __all__ = ["CAUSAL_BLOCK", "METHODS", "AttentionGradsFast", "HeadGradsFast", "HeadState", "_features", "_kernel_block",

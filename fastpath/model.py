@@ -276,9 +276,10 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
         if not (np.abs(T).max() < 1e150):
             raise ValueError(f"X: layer {i}: its input T_{i - 1} has entries of size {np.abs(T).max():.3g}, beyond "
                              "what float64 logits can hold; expected smaller inputs or weights")  # fmt: skip
+        cols = None if certificate == "a-priori" else aposteriori.forward_columns_fn(T, E_T)  # fused certificate
         states, A = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads, eps=eps,
                                       kind=poly, budget=memory_budget, block=block, degree=degree, method=method,
-                                      exact_forward=exact_forward, recentre=recentre)  # fmt: skip
+                                      exact_forward=exact_forward, recentre=recentre, cert_cols=cols)  # fmt: skip
         trace.madds += sum(st.madds for st in states)
         _finite(A, i, f"the attention output Attn_{i}")
         Z = T + A if residual else None  # (n, d)
@@ -335,13 +336,16 @@ def backward(trace: FastTrace, dL_dout) -> FastGrads:
             madds += 2 * n * d * d + n * d
         G = (gT + g_in if c.blk is not None else gT) if trace.residual else (g_in if c.blk is not None else gT)
         _finite(G, i + 1, f"the upstream gradient G_{i + 1}")
-        ag = attention_backward(c.heads, c.T_in, G)
+        with np.errstate(all="ignore"):  # the certificate's columns, carried by the fast backward's own passes
+            prep = post and aposteriori.backward_prepare(c, L, trace.activation, trace.residual, gT, E_gT, G, dphi)
+        ag = attention_backward(c.heads, c.T_in, G, prep["carry"] if prep else None)
         madds += ag.madds
         gT_new = ag.dX + G if trace.residual else ag.dX  # (n, d)
         _finite(gT_new, i + 1, f"the gradient dL/dT_{i}")
         with np.errstate(all="ignore"):  # a bound may overflow to inf (then refused as vacuous), never NaN
             if post:
-                b = aposteriori.backward_step(c, L, trace.activation, trace.residual, gT, E_gT, G, g_in, ag, dphi, cw)
+                b = aposteriori.backward_step(c, L, trace.activation, trace.residual, gT, E_gT, G, g_in, ag, dphi, cw,
+                                              prep)  # fmt: skip
             else:
                 b = apriori.backward_step(c, L, trace.activation, trace.residual, gT, E_gT, G, g_in, ag, dphi)
             dWh = [ag.dW] if len(c.heads) == 1 else list(ag.dW)

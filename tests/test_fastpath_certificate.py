@@ -100,13 +100,15 @@ def test_the_certificate_bounds_one_head_whose_inputs_carry_a_known_error(causal
 
 
 def test_the_certificate_work_is_at_most_the_fast_paths_at_one_layer():
-    """Counted work (deterministic): Cauchy-Schwarz grouping and the exact-input shortcuts of docs/certificate.md
-    bring the certificate of one non-causal layer to 0.78 of the fast path's multiply-adds (2.75 before)."""
+    """Counted work (deterministic): Cauchy-Schwarz grouping, the exact-input shortcuts and the one-column forms of
+    docs/certificate.md, with the columns carried by the fast path's own passes (no feature block built for the
+    certificate), bring the certificate of one non-causal layer to 0.46 of the fast path's multiply-adds (0.78 with
+    a pass of its own, 2.75 before the grouping)."""
     rng = np.random.default_rng([20240826, 256, 1, 0, 1])
     X, layers, dL = rng.uniform(-1, 1, (256, 4)), random_layers(rng, 4, 1), rng.uniform(-1, 1, (256, 4))
     tr = fastpath.forward(X, layers, eps=1e-6, residual=True, activation="tanh", method="lowrank")
     g = fastpath.backward(tr, dL)
-    assert (tr.cert_madds + g.cert_madds) / (tr.madds + g.madds) <= 1.0
+    assert (tr.cert_madds + g.cert_madds) / (tr.madds + g.madds) <= 0.5
 
 
 def test_the_certificate_benchmark_measures_a_case_without_violation():
