@@ -28,6 +28,7 @@ Shape legend: n tokens, d width, d_h head width, r rank, c tokens per block.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,13 +123,26 @@ class HeadState:
         return 0.0 if self.centring is None else self.centring.err
 
 
+@functools.lru_cache(maxsize=8)
+def _upper(c: int) -> np.ndarray:
+    """The strict upper triangle of a (c, c) block, boolean (cached, read only)."""
+    U = np.triu(np.ones((c, c), dtype=bool), 1)
+    U.flags.writeable = False
+    return U
+
+
 def _kernel_block(st: HeadState, t0: int, t1: int, work: Work) -> np.ndarray:
-    """Exact masked kernel on a diagonal block: tril(exp(beta q'_b k'_b^T) w_b), (c, c) (module docstring)."""
-    A = np.exp(st.beta * mm(work, st.qf[t0:t1], st.kf[t0:t1].T))  # (c, c)
+    """Exact masked kernel on a diagonal block: tril(exp(beta q'_b k'_b^T) w_b), (c, c) (module docstring); built in
+    place in one (c, c) array (the same operations in the same order as exp, scale, tril), the strict upper
+    triangle zeroed through a cached mask."""
+    A = mm(work, st.qf[t0:t1], st.kf[t0:t1].T)  # (c, c)
+    A *= st.beta
+    np.exp(A, out=A)
     if st.w is not None:
         A *= st.w[None, t0:t1]
         work.add(A.size)
-    return np.tril(A)
+    np.copyto(A, 0.0, where=_upper(t1 - t0))
+    return A
 
 
 def _features(Z: np.ndarray, st: HeadState, buf: np.ndarray, work: Work, scale: np.ndarray | None = None):

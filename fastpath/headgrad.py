@@ -110,18 +110,18 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -
         Y, Z = np.empty((n, wV + Yc.shape[1])), np.empty((n, wU + Zc.shape[1]))
         state = np.zeros((r, Y.shape[1]))
         for t0, t1 in blocks(n, c):  # prefix sums (Lemma I.3/I.4): f [X | h ./ X | Y_c]
-            fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)  diagonal block of f~
+            kb = _kernel_block(st, t0, t1, work)  # (c, c)  diagonal block of D~ f~ (divided after the product)
             Hb = HV(t0, t1)
             Fq, Fk = F.both(t0, t1)
-            Y[t0:t1] = right(work, Fq, a[:, None] * state, cw, wV) / D[t0:t1, None] + mm_fused(work, cw, fb, Hb, wV)
+            Y[t0:t1] = (right(work, Fq, a[:, None] * state, cw, wV) + mm_fused(work, cw, kb, Hb, wV)) / D[t0:t1, None]
             state += mm_fused(work, cw, Fk, Hb, wV)
         state = np.zeros((r, Z.shape[1]))
         for t0, t1 in blocks(n, c, reverse=True):  # suffix sums (spec §2.7): f^T [G | K X | G ./ X | Z_c]
-            fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)
-            Hb = HU(t0, t1)
+            kb = _kernel_block(st, t0, t1, work)  # (c, c)  diagonal block of D~ f~
+            HbD = HU(t0, t1) / D[t0:t1, None]  # (c, wU + w_Z)  the rows' 1/D~ applied to the thin side
             Fq, Fk = F.both(t0, t1)
-            Z[t0:t1] = right(work, Fk, a[:, None] * state, cw, wU) + mm_fused(work, cw, fb.T, Hb, wU)
-            state += mm_fused(work, cw, Fq, Hb / D[t0:t1, None], wU)
+            Z[t0:t1] = right(work, Fk, a[:, None] * state, cw, wU) + mm_fused(work, cw, kb.T, HbD, wU)
+            state += mm_fused(work, cw, Fq, HbD, wU)
         FY, FZ = Y[:, wV:], Z[:, wU:]
     if st.causal or st.method == "clustered":
         fX = Y[:, :d]  # (n, d)
