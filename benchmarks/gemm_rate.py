@@ -127,6 +127,19 @@ def profile_split(n: int) -> dict:
             "other_s": total - gemm - feats - ranges, "top_own_time_s": top}  # fmt: skip
 
 
+def with_ratios(m: dict, rate: float) -> dict:
+    """Adds to a :func:`measure` result its ratios (counted multiply-adds / wall time) / GEMM rate, per scope."""
+    for scope in ("layer", "api"):
+        s = m[scope]
+        s["ratio_forward"] = s["madds_forward"] / s["t_forward"] / rate
+        s["ratio_forward_backward"] = (s["madds_forward"] + s["madds_backward"]) / s["t_forward_backward"] / rate
+    s, tr = m["layer"], m["layer"]["t_range"]  # the same ratios without the logit range (fastpath.ranges)
+    s["ratio_forward_without_range"] = s["madds_forward"] / max(s["t_forward"] - tr, 1e-9) / rate
+    s["ratio_forward_backward_without_range"] = (s["madds_forward"] + s["madds_backward"]) / max(
+        s["t_forward_backward"] - tr, 1e-9) / rate  # fmt: skip
+    return m
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[2**16, 2**18])
@@ -136,16 +149,7 @@ def main(argv=None) -> dict:
     rate = gemm_rate(reps=args.reps)
     res = {"gemm_madds_per_s": rate, "d": D, "eps": EPS, "runs": []}
     for n in args.n:
-        m = measure(n, args.reps)
-        for scope in ("layer", "api"):
-            s = m[scope]
-            s["ratio_forward"] = s["madds_forward"] / s["t_forward"] / rate
-            s["ratio_forward_backward"] = (s["madds_forward"] + s["madds_backward"]) / s["t_forward_backward"] / rate
-        s, tr = m["layer"], m["layer"]["t_range"]  # the same ratios without the logit range (fastpath.ranges)
-        s["ratio_forward_without_range"] = s["madds_forward"] / max(s["t_forward"] - tr, 1e-9) / rate
-        s["ratio_forward_backward_without_range"] = (s["madds_forward"] + s["madds_backward"]) / max(
-            s["t_forward_backward"] - tr, 1e-9) / rate  # fmt: skip
-        res["runs"].append(m)
+        res["runs"].append(with_ratios(measure(n, args.reps), rate))
     if args.profile:
         res["profile"] = profile_split(args.n[0])
     print(json.dumps(res, indent=1))

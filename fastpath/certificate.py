@@ -60,7 +60,7 @@ $\partial L/\partial W_V = X^\top(f^\top G)$ (G.4): $|\tilde X^\top \tilde Y - X
 so a non-negative combination of $\tilde f^\top$ products is $\tilde f^\top$ of the combined column ($c_4 = 1 +
 \gamma_{16}$ covers forming it and its coefficients; $a_0 = \tau_{\max} + r_r(1+\tau_{\max})$,
 $b' = (1+\tau_{\max})(1+r_r)$, $s_h = 2\gamma_8(1+2r_r)$ a term's share of the rounding of $\sum_k D_k$):
-(6') $|\Delta D_6| + s_h|\beta|L_K W_a \le |\beta|\,\tilde f^\top\big(c_4((a_0 + r_2 + s_h)|K||X| + b'(|\Delta K||X|
+(6') $|\Delta D_6| + s_h|\beta|L_K W_a \le |\beta|\,\tilde f^\top\big(c_4((a_0 + r_2 + s_h)|K|\,|X| + b'(|\Delta K|\,|X|
 + \hat K E_X))\big)W_a$, the same bound in d columns instead of 2d. With $E_X = 0$ (every first layer) also
 (4') $|\Delta D_7| + s_h|\beta|N_1W_a \le |\beta|((\|\tilde h\| + \tfrac{b'}{\min(a_7, b')}\|E_h\|) \odot
 \tilde f^\top(c_4(a_7\|\tilde G\| + b'\|E_G\|)|\tilde X|))W_a$, $a_7 = a_0 + r_2 + s_h$, from $\|\hat h\| \le
