@@ -113,11 +113,23 @@ def head_case(rng, *, n: int, d: int, causal: bool, eps: float, e_x: float, e_g:
         e = hk.eps
         rho = (1 + e) / (1 - e) - 1
         hk = dataclasses.replace(hk, tau=rho / (1 - rho), rho=rho, sigma=np.zeros(n), E_q=None, E_k=None)
+    fast, bound = head_fields(st, hk, Xt, E_X, Gt, E_G, work)
+    tag = f"head(n={n},causal={causal},eps={eps:g},E_X={e_x:g})"
+    return Case(tag, exact_head(X, W_Q, W_K, W_V, G, beta, causal), fast, bound)
+
+
+def head_fields(st, hk, X, E_X, G, E_G, work: Work) -> tuple[dict, dict]:
+    """The fast head's fields (s, the five terms, dX, dW, dW_V) and their a-posteriori bounds, by name."""
     E_s = forward_bound(st, hk, work)
-    g = head_backward(st, Xt, Gt)
-    b = backward_bound(st, hk, Xt, E_X, Gt, E_G, E_s, work)
+    g = head_backward(st, X, G)
+    b = backward_bound(st, hk, X, E_X, G, E_G, E_s, work)
     fast = {"s": st.s, **g.terms, "dX": g.dX, "dW": g.dW, "dW_V": g.dW_V}
     bound = {"s": E_s, **b.terms, "dX": b.dX, "dW": b.dW, "dW_V": b.dW_V}
+    return fast, bound
+
+
+def exact_head(X, W_Q, W_K, W_V, G, beta: float, causal: bool) -> Callable:
+    """The same fields of the reference head on a backend (float64 or mpmath): ``exact(bk) -> dict``."""
 
     def exact(bk):
         A = (lambda a: bk.asarray(a)) if bk.is_mp else (lambda a: a)
@@ -125,8 +137,7 @@ def head_case(rng, *, n: int, d: int, causal: bool, eps: float, e_x: float, e_g:
         hg = ref_attention.head_vjp(A(G), c)
         return {"s": c.s, **hg.terms, "dX": hg.dX, "dW": hg.dW, "dW_V": hg.dW_V}
 
-    tag = f"head(n={n},causal={causal},eps={eps:g},E_X={e_x:g})"
-    return Case(tag, exact, fast, bound)
+    return exact
 
 
 def stack_case(rng, *, n: int, m: int, causal: bool, heads: int, eps: float) -> Case:

@@ -27,14 +27,13 @@ import dataclasses
 import numpy as np
 
 from fastpath.bounds import rounding_rel
-from fastpath.certificate import backward_bound, forward_bound, head_kernel
+from fastpath.certificate import head_kernel
 from fastpath.cluster_tree import pair_ranges
 from fastpath.clustered import ClusterOp, head_forward_clustered
-from fastpath.layer import head_backward
 from fastpath.lowrank import exact_kernel_cert
 from fastpath.ranges import FAST_RTOL, logit_ranges
 from fastpath.work import Work, mm
-from proofs_check.checks.fast_certificate import Case, _claim
+from proofs_check.checks.fast_certificate import Case, _claim, exact_head, head_fields
 from proofs_check.decide import decide
 from proofs_check.registry import Context, Result, check
 from reference import attention as ref_attention
@@ -105,19 +104,9 @@ def cases(ctx: Context, mutant: str | None) -> tuple[dict, Case, dict]:
     kernel = dict(X=X, W_Q=W_Q, W_K=W_K, W_V=W_V, beta=beta, f_fast=f_fast, f_fastT=f_fastT,
                   tol=rho + rr * (1 + rho), e_ref=e_ref)  # fmt: skip
     work = Work()
-    E_s = forward_bound(st, hk, work)
-    g = head_backward(st, X, G)
-    b = backward_bound(st, hk, X, zero, G, np.zeros_like(G), E_s, work)
-    fast = {"s": st.s, **g.terms, "dX": g.dX, "dW": g.dW, "dW_V": g.dW_V}
-    bound = {"s": E_s, **b.terms, "dX": b.dX, "dW": b.dW, "dW_V": b.dW_V}
-
-    def exact(bk):
-        A = (lambda a: bk.asarray(a)) if bk.is_mp else (lambda a: a)
-        c = ref_attention.head_forward(A(X), A(W_Q) @ A(W_K).T, A(W_V), beta, False, bk)
-        hg = ref_attention.head_vjp(A(G), c)
-        return {"s": c.s, **hg.terms, "dX": hg.dX, "dW": hg.dW, "dW_V": hg.dW_V}
-
-    grads = Case(f"clustered(n={N},d={D},level={LEVEL},eps={EPS:g})", exact, fast, bound)
+    fast, bound = head_fields(st, hk, X, zero, G, np.zeros_like(G), work)
+    grads = Case(f"clustered(n={N},d={D},level={LEVEL},eps={EPS:g})", exact_head(X, W_Q, W_K, W_V, G, beta, False),
+                 fast, bound)  # fmt: skip
     info = dict(clusters=(len(op.qs.idx), len(op.ks.idx)), poly_pairs=int(op.plan.poly.sum()),
                 max_rank=int(op.plan.rank.max()), row_eps_max=float(op.row_eps.max()), rr=float(rr),
                 e_ref=float(e_ref), method=st.method)  # fmt: skip
