@@ -72,6 +72,7 @@ class HeadState:
     R_signed: float | None = None  # bound of the signed |beta q_i . k_j| (fastpath.ranges.logit_bound), <= R
     cache_bytes: int = FEATURE_CACHE_BYTES  # feature blocks kept within one call up to this many bytes (Feats)
     fused: object | None = None  # the forward certificate's columns and their products f~Y (fastpath.certificate)
+    back_block: int = 0  # tokens per block of the non-causal backward (0: ``block``); fastpath.layer.backward_block
 
     @property
     def rank(self) -> int:
@@ -156,9 +157,10 @@ class Feats:
     $a_\alpha$ (r, c), ``k(t0, t1)`` is $w \odot \Psi$ (r, c); built once, kept while within ``st.cache_bytes``
     (``keep=False``: a call whose passes use each block once keeps nothing)."""
 
-    def __init__(self, st: HeadState, work: Work, keep: bool = True):
+    def __init__(self, st: HeadState, work: Work, keep: bool = True, block: int | None = None):
         self.st, self.work, self.kept, self.store = st, work, 0 if keep else st.cache_bytes + 1, {}
-        self.buf = {side: np.empty((st.rank, st.block)) for side in "qk"}
+        self.block = st.block if block is None else block  # the largest block this call asks for
+        self.buf = {side: np.empty((st.rank, self.block)) for side in "qk"}
         self.buf2 = None  # (r, 2c) for both()
 
     def both(self, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +175,7 @@ class Feats:
             out = np.empty((st.rank, 2 * c))
         else:
             if self.buf2 is None:
-                self.buf2 = np.empty((st.rank, 2 * st.block))
+                self.buf2 = np.empty((st.rank, 2 * self.block))
             out = self.buf2
         Z = np.concatenate([st.qf[t0:t1], st.kf[t0:t1]])  # (2c, d_h)
         scale = None if st.w is None else np.concatenate([np.ones(c), st.w[t0:t1]])  # (2c,)

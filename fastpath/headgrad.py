@@ -56,9 +56,11 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -
     d_h = G.shape[1]
     work = Work()
     r, c, a, beta, D = st.rank, st.block, st.a, st.beta, st.D
+    if not st.causal and st.back_block:  # f~ does not depend on the blocking without the mask (pass 1 and 2 below)
+        c = st.back_block
     K = (G * st.s).sum(axis=1)  # (n,)  K~ = (G . s~) 1  (Def. D.16 with the fast s)
     work.add(n * d_h)
-    F = None if st.method == "clustered" else Feats(st, work)
+    F = None if st.method == "clustered" else Feats(st, work, block=c)
     wV, wU = d + d_h * d, d_h + d + d_h * d
     if st.method == "clustered":  # its operator streams its own cluster pairs: the certificate calls it separately
         cert_cols = None
