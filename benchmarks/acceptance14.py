@@ -42,9 +42,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import fastpath  # noqa: E402
 from benchmarks import gemm_rate  # noqa: E402
 from benchmarks.peers_bench import REPEAT_BELOW_S, TORCH_MISSING, problem, run_altgrad, run_features, torch  # noqa: E402
 from benchmarks.peers_kernels import degree2_features  # noqa: E402
+from reference.model import Layer  # noqa: E402
 
 ITEMS = ("small_2^16", "small_2^16_causal", "small_2^10", "small_2^10_causal", "authors_2^16", "forward_d12",
          "gemm_rate")  # fmt: skip
@@ -124,9 +126,6 @@ def forward_d12(eps: float, repeats: int) -> dict:
 
 def run_altgrad_forward(P, eps: float, certificate: str = "a-posteriori"):
     """Forward only (its forward certificate included), like peers_bench's ``t_fwd``."""
-    import fastpath
-    from reference.model import Layer
-
     X, W_Q, W_K, W_V, _, beta = P
     t0 = time.perf_counter()
     tr = fastpath.forward(X, [Layer(W_Q, W_K, W_V)], eps=eps, beta=beta, certificate=certificate)

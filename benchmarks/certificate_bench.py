@@ -138,16 +138,17 @@ def summary(recs: list[dict]) -> dict:
         for m in sorted({r["m"] for r in ok}):
             meds = [r["fields"][f]["median"] for r in ok if r["m"] == m and "fields" in r and not r["refused"]]
             if meds:
-                out[f"median_{f}_m{m}"] = dict(min=float(np.min(meds)), median=float(np.median(meds)),
-                                               max=float(np.max(meds)))  # fmt: skip
+                out[f"median_{f}_m{m}"] = _spread(meds)
     fin = [r for r in ok if not r.get("refused")]
     if fin:
-        out["time_fraction"] = dict(min=min(r["time_fraction"] for r in fin), max=max(r["time_fraction"] for r in fin),
-                                    median=float(np.median([r["time_fraction"] for r in fin])))  # fmt: skip
-        out["madds_fraction"] = dict(min=min(r["madds_fraction"] for r in fin),
-                                     max=max(r["madds_fraction"] for r in fin),
-                                     median=float(np.median([r["madds_fraction"] for r in fin])))  # fmt: skip
+        for key in ("time_fraction", "madds_fraction"):
+            out[key] = _spread([r[key] for r in fin])
     return out
+
+
+def _spread(xs: list[float]) -> dict:
+    """min, median and max of a list of numbers (the summary's one form)."""
+    return dict(min=float(np.min(xs)), median=float(np.median(xs)), max=float(np.max(xs)))
 
 
 def main(argv=None) -> int:
