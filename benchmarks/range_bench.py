@@ -56,7 +56,7 @@ from fastpath.ranges import (  # noqa: E402
 )
 
 SEED = 20240826
-BLOCK = 256  # tokens per block for the per-pair bounds (fastpath.layer.CAUSAL_BLOCK)
+BLOCK = 256  # tokens per block for the per-pair bounds (this benchmark's; fastpath.layer.CAUSAL_BLOCK is 128)
 EPS = (1e-6, 1e-8)
 
 
