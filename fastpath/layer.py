@@ -141,7 +141,8 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     work = Work()
     q, k, h = mm(work, X, W_Q), mm(work, X, W_K), mm(work, X, W_V)  # (n, d_h) each
     d_h = q.shape[1]
-    bounds = logit_ranges(q, k, beta, rtol=FAST_RTOL)  # absolute and signed range, shared norms and early exit
+    rule = eps if degree is None and method in ("auto", "lowrank") else None  # the degree rule (fastpath.staircase)
+    bounds = logit_ranges(q, k, beta, rtol=FAST_RTOL, eps=rule, kind=kind)  # both ranges, shared norms, early exit
     R = bounds.absolute  # the bound of fastpath.lowrank.logit_range, refined only as far as the degree grid needs
     if not math.isfinite(R):
         raise ValueError(

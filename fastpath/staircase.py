@@ -18,6 +18,14 @@ of the true maximum, or rounds to the same point of the degree grid (:func:`fast
 lower bound: no tighter bound could then lower the degree. The last stage is skipped when its level L already
 rounds to the grid point of the bound in hand (it can only give bounds $\ge \min(\text{bound}, L)$).
 
+**Degree rule** (``degree`` given, issue 14): the range matters to the fast path only through the degree
+:func:`fastpath.poly.certified_poly` picks for it (:func:`certified_degree`), so the refinement also stops once the
+bound in hand takes the same degree as the lower bound (for a degree non-decreasing in R no refinement could lower
+it; the bound stays a rigorous upper bound, only its grid point may be higher, within the same degree), and each
+stage's level is raised to the top of the lower bound's degree band (:func:`_band_level`): the staircase then holds
+only the pairs above that band. It applies only when the budget is at least :data:`DEGREE_RULE_MIN_BUDGET` pairs
+(below that the staircase costs less than the certifications the rule may need).
+
 Shape legend: n, m tokens (queries, keys), d head width.
 """
 
@@ -28,9 +36,11 @@ import math
 import numpy as np
 
 from fastpath.directed import TINY, down, gam, prod_up, up
-from fastpath.poly import round_up_R
+from fastpath.poly import GRID_STEPS_PER_OCTAVE, certified_poly, degree_lower_estimate, round_up_R
 
 STAGES = 8  # with rtol > 0 the first stage uses budget // STAGES pairs
+DEGREE_RULE_MIN_BUDGET = 2**22  # pairs: a certification (~20 ms of mpmath, once per grid point) costs about as much
+DEGREE_RULE_MAX = 24  # no certification for ranges whose optimistic degree exceeds this (their rank is refused)
 
 
 def default_budget(n: int, m: int, d: int) -> int:
@@ -47,18 +57,54 @@ def staircase_counts(sq: np.ndarray, sk: np.ndarray, L: float) -> np.ndarray:
     return np.searchsorted(-sk, -tau, side="left")  # (n,) count of sk_j > tau_i
 
 
-def good_enough(bound: float, lo: float, b: float, rtol: float) -> bool:
+def certified_degree(R: float, eps: float, kind: str = "chebyshev") -> int | None:
+    """The degree :func:`fastpath.poly.certified_poly` returns for (R, eps, kind) (its cache), or None when it
+    refuses or when even the optimistic :func:`fastpath.poly.degree_lower_estimate` exceeds
+    :data:`DEGREE_RULE_MAX` (then nothing is certified)."""
+    if degree_lower_estimate(round_up_R(R), eps) > DEGREE_RULE_MAX:
+        return None
+    try:
+        return certified_poly(R, eps, kind).degree
+    except ValueError:
+        return None
+
+
+def good_enough(bound: float, lo: float, b: float, rtol: float, degree=None) -> bool:
     r"""Whether ``bound`` (at $\beta = 1$) needs no refinement given a rigorous lower bound ``lo`` of the true
     maximum: within ``rtol`` of it, or on the same grid point of :func:`fastpath.poly.round_up_R` after scaling by
-    $|\beta|$ = ``b``. Always False for ``rtol = 0`` unless ``bound <= lo``."""
+    $|\beta|$ = ``b``, or (``degree``: a callable R -> degree or None, the degree rule) of the same degree as it.
+    Always False for ``rtol = 0`` unless ``bound <= lo``."""
     if bound <= lo:
         return True
     if rtol <= 0 or not math.isfinite(bound) or lo <= 0:
         return False
-    return bound <= lo * (1 + rtol) or round_up_R(prod_up(b, bound)) == round_up_R(float(down(b * lo)))
+    hi, low = prod_up(b, bound), float(down(b * lo))
+    if bound <= lo * (1 + rtol) or round_up_R(hi) == round_up_R(low):
+        return True
+    return degree is not None and (g := degree(low)) is not None and degree(hi) == g
 
 
-def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.inf, rtol: float = 0.0, top=None):
+def _band_level(lo: float, out: float, b: float, degree) -> float:
+    r"""The highest level L (at $\beta = 1$) whose bounds keep the degree of ``lo``: the largest grid point G in
+    [grid(b lo), grid(b out)) with ``degree(G)`` equal to that of ``lo`` (bisection, for a degree non-decreasing in R;
+    otherwise some such G), and the largest float L with ``prod_up(b, L)`` $\le$ G; ``lo`` when there is none."""
+    if lo <= 0 or b <= 0 or not math.isfinite(out) or (g0 := degree(float(down(b * lo)))) is None:
+        return lo
+    a = round(math.log2(round_up_R(float(down(b * lo)))) * GRID_STEPS_PER_OCTAVE)  # grid indices
+    z = round(math.log2(round_up_R(prod_up(b, out))) * GRID_STEPS_PER_OCTAVE)
+    while z - a > 1:  # degree(G_a) == g0, degree(G_z) != g0 (else the caller would have stopped)
+        mid = (a + z) // 2
+        a, z = (mid, z) if degree(2.0 ** (mid / GRID_STEPS_PER_OCTAVE)) == g0 else (a, mid)
+    G = max(round_up_R(float(down(b * lo))), 2.0 ** (a / GRID_STEPS_PER_OCTAVE))
+    L = float(down(G / b))
+    while prod_up(b, L) > G:
+        L = float(down(L))
+    return max(lo, L)
+
+
+def staircase_bound(
+    q, k, nq, nk, b: float, budget: int, *, cap: float = math.inf, rtol: float = 0.0, top=None, degree=None
+):
     r"""``(bound, done, pairs)``: the staircase bound of $\max_{ij} |q_i\cdot k_j|$ (module docstring) at
     $\beta = 1$ (the caller scales), whether it needs no other bound (converged: $E(L) \ge L$, within rounding of
     the true maximum; or :func:`good_enough`), and the count of exact logits evaluated.
@@ -66,8 +112,12 @@ def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.in
     q (n, d), k (m, d) checked float64; nq (n,), nk (m,) upper bounds of their row norms (:func:`norms_up`);
     ``cap``: a bound already known (Cauchy-Schwarz, box) returned instead when it is :func:`good_enough`;
     ``top``: :func:`top_norms` when the caller has them (shared by the signed and absolute ranges, whose norms
-    agree). L starts at a rigorous lower bound of one exact logit (the top d queries and keys against all).
+    agree); ``degree``: a callable R -> degree or None (:func:`certified_degree` at the caller's eps), the degree
+    rule of the module docstring (with ``rtol > 0`` and a budget of at least :data:`DEGREE_RULE_MIN_BUDGET`).
+    L starts at a rigorous lower bound of one exact logit (the top d queries and keys against all).
     """
+    if rtol <= 0 or budget < DEGREE_RULE_MIN_BUDGET:
+        degree = None
     n, m, d = q.shape[0], k.shape[0], q.shape[1]
     mq, mk = float(nq.max()), float(nk.max())
     cs = prod_up(mq, mk)
@@ -78,7 +128,7 @@ def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.in
     pairs = t * (n + m)
     lo = max(0.0, float(down(top - err)))  # a lower bound of the exact maximum
     cap = min(cap, cs)
-    if good_enough(cap, lo, b, rtol):
+    if good_enough(cap, lo, b, rtol, degree):
         return cap, True, pairs
     # only tokens with ||q_i|| max||k|| > lo (resp. keys) can be in a pair above lo: sort those alone (ties in any
     # order: the staircase of a level holds all tokens of a tied norm or none)
@@ -90,6 +140,8 @@ def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.in
     out = cap
     for stage in (max(budget // STAGES, 1), budget) if rtol > 0 else (budget,):
         L = _level(sq, sk, lo, cs, stage)
+        if degree is not None:  # no lower than the top of lo's degree band: fewer pairs, the same degree
+            L = max(L, _band_level(lo, out, b, degree))
         if rtol > 0 and stage == budget and round_up_R(prod_up(b, min(out, L))) >= round_up_R(prod_up(b, out)):
             # the last stage can only give bounds >= min(out, L): the grid point of ``out``, no lower degree
             return out, good_enough(out, lo, b, rtol), pairs
@@ -98,7 +150,7 @@ def staircase_bound(q, k, nq, nk, b: float, budget: int, *, cap: float = math.in
         E_up = float(up(E + err))
         out = min(out, max(E_up, L))
         lo = max(lo, float(down(E - err)))  # the computed logits are exact up to err
-        if E_up >= L or good_enough(out, lo, b, rtol):
+        if E_up >= L or good_enough(out, lo, b, rtol, degree):
             return out, True, pairs
     return out, False, pairs
 
@@ -182,5 +234,6 @@ def _max_over_staircase(qs: np.ndarray, ks: np.ndarray, cnt: np.ndarray) -> tupl
     return E, pairs
 
 
-__all__ = ["CHUNK", "STAGES", "TREAD", "default_budget", "good_enough", "staircase_bound", "staircase_counts",
+__all__ = ["CHUNK", "DEGREE_RULE_MAX", "DEGREE_RULE_MIN_BUDGET", "STAGES", "TREAD", "certified_degree",
+           "default_budget", "good_enough", "staircase_bound", "staircase_counts",
            "top_norms"]  # fmt: skip
