@@ -141,7 +141,8 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     work = Work()
     q, k, h = mm(work, X, W_Q), mm(work, X, W_K), mm(work, X, W_V)  # (n, d_h) each
     d_h = q.shape[1]
-    bounds = logit_ranges(q, k, beta, rtol=FAST_RTOL)  # absolute and signed range, shared norms and early exit
+    rule = eps if degree is None and method in ("auto", "lowrank") else None  # the degree rule (fastpath.staircase)
+    bounds = logit_ranges(q, k, beta, rtol=FAST_RTOL, eps=rule, kind=kind)  # both ranges, shared norms, early exit
     R = bounds.absolute  # the bound of fastpath.lowrank.logit_range, refined only as far as the degree grid needs
     if not math.isfinite(R):
         raise ValueError(
@@ -283,7 +284,10 @@ def attention_backward(states: list[HeadState], X: np.ndarray, G: np.ndarray, ce
     dW_K = np.concatenate([g.dW.T @ st.W_Q for g, st in zip(hg, states, strict=True)], axis=1)  # (d, d)
     dW_V = np.concatenate([g.dW_V for g in hg], axis=1)  # (d, d)
     dW = hg[0].dW if len(hg) == 1 else np.stack([g.dW for g in hg])
-    terms = {t: sum(g.terms[t] for g in hg[1:]) + hg[0].terms[t] for t in TERM_NAMES}
+    # one head: its own arrays (no 0 + D copy; equal values, a -0.0 stays -0.0); more: summed as before
+    terms = {
+        t: hg[0].terms[t] if len(hg) == 1 else sum(g.terms[t] for g in hg[1:]) + hg[0].terms[t] for t in TERM_NAMES
+    }
     dX = sum(g.dX for g in hg[1:]) + hg[0].dX  # (n, d)
     K = [(G[:, l * d_h : (l + 1) * d_h] * st.s).sum(axis=1) for l, st in enumerate(states)]
     d = X.shape[1]

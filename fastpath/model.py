@@ -169,17 +169,20 @@ def _owned(a: np.ndarray | None) -> np.ndarray | None:
     return a
 
 
-def _no_nan(x):
-    """Bounds only: NaN (from inf * 0 once a bound has overflowed) means 'no bound', i.e. inf."""
+def _no_nan(x, seen: dict | None = None):
+    """Bounds only: NaN (inf * 0 once a bound overflowed) means 'no bound', i.e. inf. Equals ``np.where(np.isnan(x),
+    inf, x)`` entrywise; each array is scanned once (``seen``: by id) by one ``min`` (NaN if any entry is) and copied
+    only when it holds NaN (an array without NaN is returned itself: bounds are never written in place)."""
+    seen = {} if seen is None else seen
     if isinstance(x, dict):
-        return {k: _no_nan(v) for k, v in x.items()}
+        return {k: _no_nan(v, seen) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return type(x)(_no_nan(v) for v in x)
+        return type(x)(_no_nan(v, seen) for v in x)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
-        return np.where(np.isnan(x), math.inf, x)
-    if isinstance(x, float) and math.isnan(x):
-        return math.inf
-    return x
+        if id(x) not in seen:  # (x, result): x kept alive so its id is not reused within the call
+            seen[id(x)] = (x, x if x.size == 0 or not np.isnan(x.min()) else np.where(np.isnan(x), math.inf, x))
+        return seen[id(x)][1]
+    return math.inf if isinstance(x, float) and math.isnan(x) else x
 
 
 def _finite(a: np.ndarray, layer: int, what: str) -> np.ndarray:
@@ -357,10 +360,8 @@ def backward(trace: FastTrace, dL_dout) -> FastGrads:
         bT.append(b["dT"])
         lg.append(LayerGrads(ag.dW_Q, ag.dW_K, ag.dW, ag.dW_V, dW_g, G, ag.terms))
         lb.append(LayerGrads(b_dWQ, b_dWK, b_dW, b["dW_V"], b["dW_g"], b["G"], b["terms"]))
-    dT.reverse()
-    bT.reverse()
-    lg.reverse()
-    lb.reverse()
+    for a in (dT, bT, lg, lb):  # layer order
+        a.reverse()
     grads = FastGrads(dT[0], dT, lg, bound=Grads(bT[0], bT, lb), madds=madds, cert_madds=cw.madds)
     _refuse_vacuous_grads(trace, grads)
     return grads

@@ -26,16 +26,14 @@ upper bound of the *exact* real value for the float64 entries given, and never c
   to rounding (``benchmarks/range_bench.py``, d = 4, 8, n up to 2^18); not on the signed logits of
   ``benchmarks/gemm_rate.py``'s input at n = 2^18 (bound 0.3603, where the fallbacks give 0.43 and more).
 
-:func:`logit_bound` returns the least of them; :func:`logit_ranges` both the signed and the absolute range at once
-(shared norms, counted work, and the fast path's early exit at :data:`FAST_RTOL`).
+:func:`logit_bound` returns the least of them; :func:`logit_ranges` both ranges at once (shared norms, counted
+work, the fast path's early exit at :data:`FAST_RTOL` and the staircase's degree rule at a given eps).
 
 **Rounding.** Every quantity is evaluated upwards with :mod:`fastpath.directed` (each float64 result moved one float
 towards $+\infty$, sums and products inflated by $\gamma_m \le 2mu$ and $m\,2^{-1074}$ for underflow): each bound
 is an upper bound of the exact maximum for the float64 entries given (derivations in the functions' docstrings).
 
-Re-centring (issue 14 item 2): :mod:`fastpath.recentre` (``centres``, ``recentred_range``, ``key_spread``,
-re-exported here).
-
+Re-centring (issue 14 item 2): :mod:`fastpath.recentre` (``centres``, ``recentred_range``, ``key_spread``).
 Shape legend: n, m tokens (queries, keys), d head width (d_h), C clusters, B blocks.
 """
 
@@ -48,7 +46,7 @@ import numpy as np
 
 from fastpath import directed
 from fastpath.directed import TINY, down, gam, matmul_encl, norms_up, overflow_safe, prod_up, rel, sum_up, up
-from fastpath.staircase import default_budget, staircase_bound, top_norms
+from fastpath.staircase import certified_degree, default_budget, staircase_bound, top_norms
 
 LEVELS = 4  # cluster tree depth: 2^4 = 16 clusters a side
 MIN_LEAF = 8  # a cluster is not split below this many tokens
@@ -317,7 +315,8 @@ class Ranges(NamedTuple):
     pairs: int
 
 
-def logit_ranges(q, k, beta, *, rtol: float = 0.0, budget: int | None = None) -> Ranges:
+def logit_ranges(q, k, beta, *, rtol: float = 0.0, budget: int | None = None, eps: float | None = None,
+                 kind: str = "chebyshev") -> Ranges:  # fmt: skip
     r"""Both ranges at once, sharing the row norms (those of $|q|$ are those of q), the Cauchy-Schwarz bound and
     the staircase's sort; O((n + m) d^2 + budget d) with ``rtol > 0``.
 
@@ -326,17 +325,22 @@ def logit_ranges(q, k, beta, *, rtol: float = 0.0, budget: int | None = None) ->
     falls back to :func:`rotated_bound` and :func:`cluster_bound` (O(n d^2 levels) plus a sort); with
     ``rtol > 0`` (the fast path, :data:`FAST_RTOL`) the staircase stops early once the bound is within ``rtol`` of a
     rigorous lower bound of the true maximum or on its grid point (:func:`fastpath.staircase.good_enough`) and no
-    fallback runs. Every value is a rigorous upper bound either way. q (n, d), k (m, d).
+    fallback runs; with ``eps`` and ``kind`` the signed range also stops at the degree rule of
+    :mod:`fastpath.staircase`. Every value is a rigorous upper bound either way. q (n, d), k (m, d).
     """
     if isinstance(rtol, bool) or not isinstance(rtol, int | float) or not (math.isfinite(rtol) and rtol >= 0):
         raise ValueError(f"rtol: expected a finite number >= 0, got {rtol!r}")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
         raise ValueError(f"budget: expected None or an integer >= 0 (exact logits to evaluate), got {budget!r}")
-    return _ranges(*_check(q, k, beta), (True, True), rtol, budget)
+    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1):
+        raise ValueError(f"eps: expected None or a number in (0, 1), got {eps!r}")
+    degree = None if eps is None else (lambda R: certified_degree(R, float(eps), kind))
+    return _ranges(*_check(q, k, beta), (True, True), rtol, budget, degree)
 
 
-def _ranges(q, k, b: float, which: tuple[bool, bool], rtol: float, budget: int | None) -> Ranges:
-    """:func:`logit_ranges` on checked input; ``which``: (signed, absolute) to compute (``nan`` for the other)."""
+def _ranges(q, k, b: float, which: tuple[bool, bool], rtol: float, budget: int | None, degree=None) -> Ranges:
+    """:func:`logit_ranges` on checked input; ``which``: (signed, absolute) to compute (``nan`` for the other);
+    ``degree`` (the degree rule) for the signed range only: the absolute one scales rounding, not the degree."""
     n, m, d = q.shape[0], k.shape[0], q.shape[1]
     budget = default_budget(n, m, d) if budget is None else budget
     out, pairs = [math.nan, math.nan], 0
@@ -350,7 +354,8 @@ def _ranges(q, k, b: float, which: tuple[bool, bool], rtol: float, budget: int |
             if not which[s]:
                 continue
             box = float(_box_max(*boxes[s]))
-            tail, done, p = staircase_bound(x, y, nq, nk, b, budget, cap=min(cs, box), rtol=rtol, top=top)
+            tail, done, p = staircase_bound(x, y, nq, nk, b, budget, cap=min(cs, box), rtol=rtol, top=top,
+                                            degree=degree if s == 0 else None)  # fmt: skip
             pairs += p
             r = prod_up(b, min(cs, box, tail))
             if not done and rtol <= 0:  # fallbacks: the rotated box and the ball clusters (+ their per-pair tail)

@@ -8,6 +8,7 @@ the rectangles must meet the exact maximum over the staircase within one logit's
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -83,3 +84,24 @@ def test_column_extremes_equal_numpys_axis_reductions_and_those_of_the_absolute_
     B = np.abs(Y)
     with np.errstate(over="ignore"):
         assert _box_max(alo, ahi, *abs_box(*col_min_max(Y))) == _box_max(A.min(0), A.max(0), B.min(0), B.max(0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gathered_thin_pairs_meet_the_rectangles_maximum_and_count_the_staircase_exactly(monkeypatch, seed):
+    # the same staircase all by rectangles (THIN = 0) and all gathered pair by pair (THIN above its area)
+    rng = np.random.default_rng(seed)
+    q, k = rng.standard_normal((700, 6)), rng.standard_normal((900, 6))
+    nq, nk = norms_up(q), norms_up(k)
+    oq, ok = np.argsort(-nq), np.argsort(-nk)
+    cnt = staircase.staircase_counts(nq[oq], nk[ok], 0.4 * prod_up(nq.max(), nk.max()))
+    monkeypatch.setattr(staircase, "THIN", 0)
+    E_rect, p_rect = staircase._max_over_staircase(q[oq], k[ok], cnt)
+    monkeypatch.setattr(staircase, "THIN", 2**62)
+    monkeypatch.setattr(staircase, "CHUNK", 4096)  # several gathered chunks
+    E_thin, p_thin = staircase._max_over_staircase(q[oq], k[ok], cnt)
+    area = int(cnt.sum())
+    assert p_thin == area > staircase.CHUNK and area <= p_rect
+    err = gam(6) * prod_up(nq.max(), nk.max()) + 6 * TINY  # each float logit within this of its exact value
+    assert abs(E_thin - E_rect) <= 2 * err
+    mask = np.arange(k.shape[0])[None, :] < cnt[:, None]
+    assert np.abs((q[oq] @ k[ok].T)[mask]).max() == E_rect
