@@ -29,7 +29,27 @@ import numpy as np
 from fastpath.causal import blocks
 from fastpath.dense import dense_products
 from fastpath.head import Feats, HeadState, _kernel_block, right
+from fastpath.rowdegree import scaled
 from fastpath.work import Work, mm
+
+
+def _products_rows(st: HeadState, Y: np.ndarray, ZD: np.ndarray, F: Feats, work: Work):
+    r"""Non-causal $(\tilde f Y, \tilde f^\top Z)$ with per-row degrees (:mod:`fastpath.rowdegree`): key blocks in
+    order at rank r, query groups at their own rank and scale; ZD = $\tilde D^{-1} Z$."""
+    n, c, rows = Y.shape[0], st.block, st.rows
+    SY, SZ = np.zeros((st.rank, Y.shape[1])), np.zeros((st.rank, ZD.shape[1]))  # (r, w_Y), (r, w_Z)
+    for t0, t1 in blocks(n, c):
+        SY += mm(work, F.k(t0, t1), Y[t0:t1])
+    FY, FZ = np.empty_like(Y), np.empty_like(ZD)
+    for g in rows.groups:
+        SYg, SZg = scaled(g.a, SY, SY.shape[1], work), np.zeros((g.rank, ZD.shape[1]))  # (r_g, w_Y), (r_g, w_Z)
+        for ix, Fq in rows.blocks(g, st.qf, c, work):
+            FY[ix] = right(work, Fq, SYg) / st.D[ix, None]
+            SZg += mm(work, Fq, ZD[ix])
+        SZ[: g.rank] += scaled(g.a, SZg, SZg.shape[1], work)
+    for t0, t1 in blocks(n, c):
+        FZ[t0:t1] = right(work, F.k(t0, t1), SZ)
+    return FY, FZ
 
 
 def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: bool = False):
@@ -48,6 +68,8 @@ def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: b
     F = Feats(st, work)
     FY, FZ = np.empty_like(Y), np.empty_like(Z)
     ZD = Z / D[:, None]  # (n, w_Z)
+    if not st.causal and st.rows is not None:
+        return _products_rows(st, Y, ZD, F, work)
     if not st.causal:
         SY, SZ = np.zeros((st.rank, Y.shape[1])), np.zeros((st.rank, Z.shape[1]))
         for t0, t1 in blocks(n, c):

@@ -20,6 +20,7 @@ import numpy as np
 from fastpath.causal import blocks
 from fastpath.dense import dense_backward
 from fastpath.head import Feats, HeadState, _contract, _kernel_block, _kron, _value_side, mm_fused, right
+from fastpath.rowdegree import scaled
 from fastpath.work import Work, mm
 from reference.attention import TERM_NAMES
 
@@ -40,6 +41,28 @@ def _exact_head_backward(st: HeadState, G: np.ndarray) -> HeadGradsFast:
     blocks when f is not kept), contractions counted."""
     hg, madds = dense_backward(st.dense, G)
     return HeadGradsFast(hg.terms, hg.dX, hg.dW, hg.dW_V, madds)
+
+
+def _pass2_rows(st, rows, MU, MV, G, K, T, FY, FZ, c, work, cw) -> None:
+    """Pass 2 of :func:`head_backward` (non-causal) with per-row degrees (:mod:`fastpath.rowdegree`): the key
+    blocks in order at rank r, the query groups gathered by index, the results scattered to their rows; the same
+    products per row as the single-degree pass, with the row's polynomial."""
+    n, d = G.shape[0], T["D4"].shape[1]
+    d_h, beta, D = G.shape[1], st.beta, st.D
+    F = Feats(st, work, block=c)
+    for t0, t1 in blocks(n, c):
+        RV = right(work, F.k(t0, t1), MV, cw, 2 * d + d_h * d)  # (c, 2 d + d_h d + w_Z)
+        FZ[t0:t1] = RV[:, 2 * d + d_h * d :]
+        T["D8"][t0:t1] = RV[:, :d]
+        T["D7"][t0:t1] = beta * _contract(st.h[t0:t1], RV[:, d : d + d_h * d], d, work)
+        T["D6"][t0:t1] = -beta * RV[:, d + d_h * d : 2 * d + d_h * d]
+    for g in rows.groups:
+        MUg = scaled(g.a, MU, d_h * d + d, work, cw)  # (r_g, d_h d + d + w_Y)
+        for ix, Fq in rows.blocks(g, st.qf, c, work):
+            RU = right(work, Fq, MUg, cw, d_h * d + d) / D[ix, None]  # (c_b, d_h d + d + w_Y)
+            FY[ix] = RU[:, d_h * d + d :]
+            T["D4"][ix] = beta * _contract(G[ix], RU[:, : d_h * d], d, work)
+            T["D2"][ix] = -beta * K[ix, None] * RU[:, d_h * d : d_h * d + d]
 
 
 def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -> HeadGradsFast:
@@ -67,21 +90,34 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -
     Yc, Zc = (np.zeros((n, 0)), np.zeros((n, 0))) if cert_cols is None else cert_cols  # (n, w_Y), (n, w_Z)
     cw = Work()  # the certificate's share of the fused GEMMs (fastpath.head.mm_fused)
 
-    def HV(t0, t1):  # (c, d + d_h d + w_Y)  [X | h ./ X | Y_c]
-        return np.concatenate([_value_side(X[t0:t1], st.h[t0:t1], work), Yc[t0:t1]], axis=1)
+    def HV(t0, t1=None):  # (c, d + d_h d + w_Y)  [X | h ./ X | Y_c]; rows t0:t1, or the index array t0
+        ix = slice(t0, t1) if t1 is not None else t0
+        return np.concatenate([_value_side(X[ix], st.h[ix], work), Yc[ix]], axis=1)
 
-    def HU(t0, t1):  # (c, d_h + d + d_h d + w_Z)  [G | K X | G ./ X | Z_c]
-        Xb = X[t0:t1]
-        work.add((t1 - t0) * d)
-        return np.concatenate([G[t0:t1], K[t0:t1, None] * Xb, _kron(G[t0:t1], Xb, work), Zc[t0:t1]], axis=1)
+    def HU(t0, t1=None):  # (c, d_h + d + d_h d + w_Z)  [G | K X | G ./ X | Z_c]; rows t0:t1, or the index array t0
+        ix = slice(t0, t1) if t1 is not None else t0
+        Xb = X[ix]
+        work.add(Xb.shape[0] * d)
+        return np.concatenate([G[ix], K[ix, None] * Xb, _kron(G[ix], Xb, work), Zc[ix]], axis=1)
 
+    rows = st.rows if not st.causal and st.method == "lowrank" else None  # fastpath.rowdegree: query row groups
     if not st.causal and st.method != "clustered":
-        SV, SU = np.zeros((r, wV + Yc.shape[1])), np.zeros((r, wU + Zc.shape[1]))
-        for t0, t1 in blocks(n, c):  # pass 1: V-side and U-side left products, one feature build per block
-            Fq, Fk = F.both(t0, t1)
-            SV += mm_fused(work, cw, Fk, HV(t0, t1), wV)  # (r, wV + w_Y)
-            SU += mm_fused(work, cw, Fq, HU(t0, t1) / D[t0:t1, None], wU)  # (r, wU + w_Z)
-        SU *= a[:, None]
+        if rows is not None:  # pass 1 with per-row degrees: keys at rank r, each query group at its r_g
+            SV, SU = np.zeros((r, wV + Yc.shape[1])), np.zeros((r, wU + Zc.shape[1]))
+            for t0, t1 in blocks(n, c):
+                SV += mm_fused(work, cw, F.k(t0, t1), HV(t0, t1), wV)  # (r, wV + w_Y)
+            for g in rows.groups:
+                SUg = np.zeros((g.rank, SU.shape[1]))  # (r_g, wU + w_Z)
+                for ix, Fq in rows.blocks(g, st.qf, c, work):
+                    SUg += mm_fused(work, cw, Fq, HU(ix) / D[ix, None], wU)
+                SU[: g.rank] += scaled(g.a, SUg, wU, work, cw)  # diag(a^(g)) Phi_g^T (HU / D~), first r_g rows
+        else:
+            SV, SU = np.zeros((r, wV + Yc.shape[1])), np.zeros((r, wU + Zc.shape[1]))
+            for t0, t1 in blocks(n, c):  # pass 1: V-side and U-side left products, one feature build per block
+                Fq, Fk = F.both(t0, t1)
+                SV += mm_fused(work, cw, Fk, HV(t0, t1), wV)  # (r, wV + w_Y)
+                SU += mm_fused(work, cw, Fq, HU(t0, t1) / D[t0:t1, None], wU)  # (r, wU + w_Z)
+            SU *= a[:, None]
         V1X, V3X = SV[:, :d], SV[:, d:wV].reshape(r * d_h, d)  # (r, d), (r d_h, d)
         U1G, U4X = SU[:, :d_h], SU[:, d_h : d_h + d]  # (r, d_h), (r, d)
         U3X = SU[:, d_h + d : wU].reshape(r * d_h, d)  # (r d_h, d)
@@ -92,11 +128,15 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -
         M6 = mm(work, U4X, st.W)  # (r, d)  Lemma E.3, corrected (p2^T, W)
         dW = beta * (mm(work, U3X.T, V3X) - mm(work, U4X.T, V1X))  # (d, d)  Lemma F.5 with the p2 part
         dW_V = mm(work, V1X.T, U1G)  # (d, d_h)  Lemma G.4 corrected: (X^T V1)(U1^T G)
-        MU = a[:, None] * np.concatenate([M4, M2, SV[:, wV:]], axis=1)  # (r, d_h d + d + w_Y)
+        MU = np.concatenate([M4, M2, SV[:, wV:]], axis=1)  # (r, d_h d + d + w_Y)  (times a below)
         MV = np.concatenate([M8, M7, M6, SU[:, wU:]], axis=1)  # (r, 2 d + d_h d + w_Z)
         T = {t: np.empty((n, d)) for t in TERM_NAMES}
         FY, FZ = np.empty_like(Yc), np.empty_like(Zc)
-        for t0, t1 in blocks(n, c):  # pass 2: right products
+        if rows is not None:  # pass 2 with per-row degrees: keys at rank r, each query group with diag(a^(g))
+            _pass2_rows(st, rows, MU, MV, G, K, T, FY, FZ, c, work, cw)
+        else:
+            MU = a[:, None] * MU
+        for t0, t1 in blocks(n, c) if rows is None else ():  # pass 2: right products
             Fq, Fk = F.both(t0, t1)
             RU = right(work, Fq, MU, cw, d_h * d + d) / D[t0:t1, None]  # (c, d_h d + d + w_Y)
             RV = right(work, Fk, MV, cw, 2 * d + d_h * d)  # (c, 2 d + d_h d + w_Z)
