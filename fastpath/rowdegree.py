@@ -37,10 +37,14 @@ over groups of $P^{(g)}_{abs}(R^{cs}_g)\, e^{R_g} / (1 - \varepsilon_g)$ with $R
 the largest degree, which bound every group's. docs/certificate.md, *Per-row degree*, writes the proof out.
 
 **Grouping.** $R_i$ is rounded up to the grid $2^{j/2}$ (:data:`ROW_STEPS_PER_OCTAVE`, every fourth point of the
-certificate grid of :mod:`fastpath.poly`: each point costs one certification, 0.03–0.15 s at d_h = 4, eps = 1e-6,
-cached per process; at n = 2^16 on the authors' inputs the finer 2^{j/4} grid saved a further 4 % of the query
-side for 0.4 s more certification), points of the same degree share the certificate of the largest, and a point
-at or above R uses the head's own certificate. ``row_degrees="auto"`` keeps the grouping when it cuts the query
+certificate grid of :mod:`fastpath.poly`). Each polynomial costs one certification (0.03–0.16 s at d_h = 4,
+eps = 1e-6, R from 1 to 6, cached per process), so a grid point gets one only once it closes a group of at least
+:data:`ROW_MIN_GROUP` of the rows (walking up the grid, rows of sparser points join the next group up; those above
+the last group closed join the head's own polynomial), which can save at most that fraction of the query side:
+on the authors' inputs at n = 2^16 this certifies 4 polynomials instead of 9 (0.25 s instead of 0.88 s) for 3 %
+more query-side work; the finer grid $2^{j/4}$ saved a further 4 % of the query side for 0.4 s more
+certification. Points of the same degree share the certificate of the largest, and a point at or above R uses
+the head's own certificate. ``row_degrees="auto"`` keeps the grouping when it cuts the query
 side's counted work (feature builds and GEMMs, both proportional to $\sum_g n_g r_g$) by at least
 :data:`ROW_MIN_SAVING`; ``True`` whenever more than one degree occurs; ``False`` never (the single-degree path,
 bit for bit).
@@ -64,6 +68,7 @@ from fastpath.work import Work
 ROW_DEGREES = (True, False, "auto")
 ROW_STEPS_PER_OCTAVE = 2  # R_i rounded up to 2^(j/2) (module docstring: certifications against query work)
 ROW_MIN_SAVING = 0.25  # "auto": the query side's counted work must drop by at least this fraction
+ROW_MIN_GROUP = 1 / 16  # a polynomial of its own for at least this fraction of the rows (module docstring)
 
 
 @dataclass
@@ -161,15 +166,24 @@ def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyC
     n, d_h = qf.shape
     Ri = row_ranges(qf, kf, beta, R)  # (n,)
     Rg = _grid(Ri)  # (n,)
-    by_degree: dict[int, PolyCert] = {}
-    deg = np.empty(n, dtype=np.int64)
-    for v in np.unique(Rg):  # ascending
-        c = cert if v >= cert.R else certified_poly(float(v), eps, cert.kind)
+    by_degree: dict[int, PolyCert] = {cert.degree: cert}
+    deg = np.full(n, cert.degree, dtype=np.int64)  # rows above the last group closed below: the head's polynomial
+    vals, counts = np.unique(Rg, return_counts=True)  # ascending
+    lo, acc, min_rows = 0.0, 0, math.ceil(ROW_MIN_GROUP * n)
+    for v, m in zip(vals, counts, strict=True):
+        acc += int(m)
+        if acc < min_rows or v >= cert.R:
+            continue  # too few rows yet for a polynomial of their own: they join the next group up
+        c = certified_poly(float(v), eps, cert.kind)
         if c.degree >= cert.degree:
             c = cert  # never above the head's degree: its rank bounds every state
         if c.degree not in by_degree or c.R > by_degree[c.degree].R:
             by_degree[c.degree] = c  # the largest range of a degree covers the smaller ones
-        deg[Rg == v] = c.degree
+        deg[(Rg > lo) & (Rg <= v)] = c.degree
+        lo, acc = v, 0
+    if len(set(deg.tolist())) < 2:
+        return None
+    by_degree = {p: c for p, c in by_degree.items() if (deg == p).any()}
     if len(by_degree) < 2:
         return None
     kn = norms_up(kf).max()
@@ -188,5 +202,5 @@ def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyC
     return rows
 
 
-__all__ = ["ROW_DEGREES", "ROW_MIN_SAVING", "ROW_STEPS_PER_OCTAVE", "RowDegrees", "RowGroup", "plan_rows",
-           "row_ranges", "scaled"]  # fmt: skip
+__all__ = ["ROW_DEGREES", "ROW_MIN_GROUP", "ROW_MIN_SAVING", "ROW_STEPS_PER_OCTAVE", "RowDegrees", "RowGroup",
+           "plan_rows", "row_ranges", "scaled"]  # fmt: skip
