@@ -20,7 +20,7 @@ import numpy as np
 from fastpath.causal import blocks
 from fastpath.dense import dense_backward
 from fastpath.head import Feats, HeadState, _contract, _kernel_block, _kron, _value_side, mm_fused, right
-from fastpath.rowdegree import scaled
+from fastpath.rowdegree import key_blocks, scaled
 from fastpath.work import Work, mm
 from reference.attention import TERM_NAMES
 
@@ -47,11 +47,13 @@ def _pass2_rows(st, rows, MU, MV, G, K, T, FY, FZ, c, work, cw) -> None:
     """Pass 2 of :func:`head_backward` (non-causal) with per-row degrees (:mod:`fastpath.rowdegree`): the key
     blocks in order at rank r, the query groups gathered by index, the results scattered to their rows; the same
     products per row as the single-degree pass, with the row's polynomial."""
-    n, d = G.shape[0], T["D4"].shape[1]
-    d_h, beta, D = G.shape[1], st.beta, st.D
-    F = Feats(st, work, block=c)
-    for t0, t1 in blocks(n, c):
-        RV = right(work, F.k(t0, t1), MV, cw, 2 * d + d_h * d)  # (c, 2 d + d_h d + w_Z)
+    d, d_h, beta, D = T["D4"].shape[1], G.shape[1], st.beta, st.D
+    MVt = np.ascontiguousarray(MV.T)  # (2 d + d_h d + w_Z, r)
+    for t0, t1, slabs in key_blocks(st, work):  # key features degree by degree: RV = sum_t F_t^T MV_t
+        RVt = np.zeros((MVt.shape[0], t1 - t0))  # (2 d + d_h d + w_Z, c)
+        for lo, hi, Fk in slabs:
+            RVt += mm_fused(work, cw, MVt[:, lo:hi], Fk, 2 * d + d_h * d, rows=True)
+        RV = RVt.T  # (c, 2 d + d_h d + w_Z)
         FZ[t0:t1] = RV[:, 2 * d + d_h * d :]
         T["D8"][t0:t1] = RV[:, :d]
         T["D7"][t0:t1] = beta * _contract(st.h[t0:t1], RV[:, d : d + d_h * d], d, work)
@@ -104,8 +106,10 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -
     if not st.causal and st.method != "clustered":
         if rows is not None:  # pass 1 with per-row degrees: keys at rank r, each query group at its r_g
             SV, SU = np.zeros((r, wV + Yc.shape[1])), np.zeros((r, wU + Zc.shape[1]))
-            for t0, t1 in blocks(n, c):
-                SV += mm_fused(work, cw, F.k(t0, t1), HV(t0, t1), wV)  # (r, wV + w_Y)
+            for t0, t1, slabs in key_blocks(st, work):  # key features degree by degree
+                Hb = HV(t0, t1)  # (c, wV + w_Y)
+                for lo, hi, Fk in slabs:
+                    SV[lo:hi] += mm_fused(work, cw, Fk, Hb, wV)  # (hi - lo, wV + w_Y)
             for g in rows.groups:
                 SUg = np.zeros((g.rank, SU.shape[1]))  # (r_g, wU + w_Z)
                 for ix, Fq in rows.blocks(g, st.qf, c, work):

@@ -60,7 +60,7 @@ from fastpath.lowrank import (
 )
 from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
 from fastpath.ranges import FAST_RTOL, cs_bound, logit_ranges
-from fastpath.rowdegree import ROW_DEGREES, plan_rows, scaled
+from fastpath.rowdegree import ROW_DEGREES, key_blocks, plan_rows, scaled
 from fastpath.work import Work, mm
 from reference.attention import TERM_NAMES, head_blocks
 
@@ -212,15 +212,19 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     w, cw = H.shape[1], Work()  # cw: the certificate's share of the fused GEMMs
     Y = np.empty((n, w))
     F = Feats(st, work, keep=False)  # every feature block is used once in the forward
-    if not causal:
+    if not causal and st.rows is None:
         state = np.zeros((r, w))  # (r, w)  V_0^T [1 | h | Y_c], the forward's only left product
         for t0, t1 in blocks(n, c):
             state += mm_fused(work, cw, F.k(t0, t1), H[t0:t1], w0)  # (r, w)
-        if st.rows is None:
-            Sa = st.a[:, None] * state  # (r, w)
-            for t0, t1 in blocks(n, c):
-                Y[t0:t1] = right(work, F.q(t0, t1), Sa, cw, w0)  # (c, w)
-        for g in () if st.rows is None else st.rows.groups:  # each group: its scale on its first r_g rows
+        Sa = st.a[:, None] * state  # (r, w)
+        for t0, t1 in blocks(n, c):
+            Y[t0:t1] = right(work, F.q(t0, t1), Sa, cw, w0)  # (c, w)
+    elif not causal:  # per-row degrees (fastpath.rowdegree): keys at rank r degree by degree, queries by group
+        state = np.zeros((r, w))  # (r, w)
+        for t0, t1, slabs in key_blocks(st, work):
+            for lo, hi, Fk in slabs:
+                state[lo:hi] += mm_fused(work, cw, Fk, H[t0:t1], w0)  # (hi - lo, w)
+        for g in st.rows.groups:  # each group: its scale on its first r_g rows
             Sa = scaled(g.a, state, w0, work, cw)  # (r_g, w)
             for ix, Fq in st.rows.blocks(g, st.qf, c, work):
                 Y[ix] = right(work, Fq, Sa, cw, w0)  # (c_b, w)

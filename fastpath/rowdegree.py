@@ -49,6 +49,13 @@ side's counted work (feature builds and GEMMs, both proportional to $\sum_g n_g 
 :data:`ROW_MIN_SAVING`; ``True`` whenever more than one degree occurs; ``False`` never (the single-degree path,
 bit for bit).
 
+**Key side.** On this path the keys' features (full rank) are built degree by degree in blocks of
+:data:`KEY_BLOCK` tokens (:func:`fastpath.features.monomial_slabs`, the same values as
+:func:`fastpath.features.monomials`), each degree's slab fed to its GEMM while in cache instead of a whole (r, c)
+block written to memory and read back. Measured (one key pass, d_h = 4, rank 10626, n = 2^16, width 40, one
+thread, load about 1.8, two rounds in one process): 2.5–2.6 s with whole blocks of 1024 tokens, 2.0 s with
+slabs of 256 (2.1 s at 128, 2.4 s at 512 to 2048). The counted work is the same.
+
 Shape legend: n tokens, d_h head width, r rank, r_g rank of group g, n_g rows of group g, c tokens per block.
 """
 
@@ -60,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastpath.directed import norms_up, up
-from fastpath.features import MonomialPlan, feature_scale, monomial_plan, monomials
+from fastpath.features import MonomialPlan, feature_scale, monomial_plan, monomial_slabs, monomials, slab_rows
 from fastpath.lowrank import abs_sum_at, block_size
 from fastpath.poly import R_MIN, PolyCert, certified_poly
 from fastpath.work import Work
@@ -68,6 +75,7 @@ from fastpath.work import Work
 ROW_DEGREES = (True, False, "auto")
 ROW_STEPS_PER_OCTAVE = 2  # R_i rounded up to 2^(j/2) (module docstring: certifications against query work)
 ROW_MIN_SAVING = 0.25  # "auto": the query side's counted work must drop by at least this fraction
+KEY_BLOCK = 256  # keys per block on the row-degree path, features built degree by degree (module docstring)
 ROW_MIN_GROUP = 1 / 16  # a polynomial of its own for at least this fraction of the rows (module docstring)
 
 
@@ -125,6 +133,19 @@ class RowDegrees:
             ix = g.idx[t0 : t0 + cg]
             work.add(g.rank * len(ix))
             yield ix, monomials(Z[ix], g.plan, buf)  # (r_g, c_b)
+
+
+def key_blocks(st, work: Work):
+    r"""Yield ``(t0, t1, slabs)`` over the keys in blocks of :data:`KEY_BLOCK` tokens, ``slabs`` the block's key
+    features $w \odot \Psi(k'_b)$ degree by degree (:func:`fastpath.features.monomial_slabs`: ``(lo, hi, F)``,
+    F (hi - lo, c) = rows lo:hi; consume them before the next block), r c multiplications counted per block."""
+    n, plan = st.kf.shape[0], st.plan
+    h = slab_rows(plan)
+    bufs = (np.empty((max(h, 1), KEY_BLOCK)), np.empty((max(h, 1), KEY_BLOCK)))
+    for t0 in range(0, n, KEY_BLOCK):
+        t1 = min(n, t0 + KEY_BLOCK)
+        work.add(plan.rank * (t1 - t0))
+        yield t0, t1, monomial_slabs(st.kf[t0:t1], plan, bufs, None if st.w is None else st.w[t0:t1])
 
 
 def scaled(a: np.ndarray, S: np.ndarray, w0: int, work: Work, cwork: Work | None = None) -> np.ndarray:
@@ -202,5 +223,5 @@ def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyC
     return rows
 
 
-__all__ = ["ROW_DEGREES", "ROW_MIN_GROUP", "ROW_MIN_SAVING", "ROW_STEPS_PER_OCTAVE", "RowDegrees", "RowGroup",
-           "plan_rows", "row_ranges", "scaled"]  # fmt: skip
+__all__ = ["KEY_BLOCK", "ROW_DEGREES", "ROW_MIN_GROUP", "ROW_MIN_SAVING", "ROW_STEPS_PER_OCTAVE", "RowDegrees",
+           "RowGroup", "key_blocks", "plan_rows", "row_ranges", "scaled"]  # fmt: skip

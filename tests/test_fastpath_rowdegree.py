@@ -127,3 +127,18 @@ def test_a_degree_too_low_for_the_rows_breaks_the_certificate(monkeypatch):
     X, L, G, beta = _authors(1024)
     c = compare(X, [L], G, eps=EPS, beta=beta)
     assert c.violations, c.ratio
+
+
+@pytest.mark.parametrize("d, g", [(4, 0), (4, 1), (2, 7), (4, 9)])
+def test_the_features_built_degree_by_degree_are_the_monomials_bit_for_bit(d, g):
+    from fastpath.features import monomial_plan, monomial_slabs, monomials, slab_rows
+
+    rng = np.random.default_rng([3, d, g])
+    Z, w = rng.standard_normal((37, d)), rng.uniform(0.1, 1, 37)
+    plan = monomial_plan(d, g)
+    bufs = (np.empty((slab_rows(plan), 37)), np.empty((slab_rows(plan), 37)))
+    for scale in (None, w):
+        slabs = [(lo, hi, F.copy()) for lo, hi, F in monomial_slabs(Z, plan, bufs, scale)]
+        assert slabs[0][0] == 0 and slabs[-1][1] == plan.rank  # contiguous slabs covering every row
+        assert all(a[1] == b[0] for a, b in zip(slabs[:-1], slabs[1:], strict=True))
+        assert np.array_equal(np.vstack([F for _, _, F in slabs]), monomials(Z, plan, scale=scale))
