@@ -142,3 +142,14 @@ def test_the_features_built_degree_by_degree_are_the_monomials_bit_for_bit(d, g)
         assert slabs[0][0] == 0 and slabs[-1][1] == plan.rank  # contiguous slabs covering every row
         assert all(a[1] == b[0] for a, b in zip(slabs[:-1], slabs[1:], strict=True))
         assert np.array_equal(np.vstack([F for _, _, F in slabs]), monomials(Z, plan, scale=scale))
+
+
+def test_per_row_degrees_on_a_re_centred_head_stay_within_the_certificate():
+    """Re-centring (fastpath.centring) moves the key factor w into the key features: the groups share them."""
+    X, L, G, beta = _authors(1024)
+    X = X + np.array([1.5, -1.0, 0.5, 2.0])  # (n, d) a mean offset the re-centring removes
+    tr = fastpath.forward(X, [L], eps=EPS, beta=beta, method="lowrank", recentre=True)
+    st = tr.caches[0].heads[0]
+    assert st.recentred and st.w is not None and st.rows is not None and len(st.rows.groups) >= 3
+    c = compare(X, [L], G, eps=EPS, beta=beta, recentre=True)
+    assert not c.violations, c.violations
