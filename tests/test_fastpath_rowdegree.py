@@ -153,3 +153,13 @@ def test_per_row_degrees_on_a_re_centred_head_stay_within_the_certificate():
     assert st.recentred and st.w is not None and st.rows is not None and len(st.rows.groups) >= 3
     c = compare(X, [L], G, eps=EPS, beta=beta, recentre=True)
     assert not c.violations, c.violations
+
+
+@pytest.mark.parametrize("heads, certificate", [(2, "a-posteriori"), (1, "a-priori"), (2, "a-priori")])
+def test_per_row_degrees_stay_within_both_certificates_with_one_or_two_heads(heads, certificate):
+    """The a-priori route takes the largest row error (``st.cert.err`` raised to it) and the groups' kappa."""
+    X, L, G, beta = _authors(1024)
+    tr = fastpath.forward(X, [L], eps=EPS, beta=beta, method="lowrank", heads=heads, certificate=certificate)
+    assert all(st.rows is not None for st in tr.caches[0].heads)
+    c = compare(X, [L], G, eps=EPS, beta=beta, heads=heads, certificate=certificate)
+    assert not c.violations, c.violations
