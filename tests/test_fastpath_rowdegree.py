@@ -92,10 +92,11 @@ def test_the_counted_work_is_the_shapes_sum_and_drops_against_one_degree():
     assert on.madds == 3 * n * d * d + d**3 + (n * r + n * r * w) + (Q + Q * w + S * w) + 2 * n * d
     assert on.madds < 0.8 * off.madds
     # backward: the query side of pass 1 (features, U-side GEMM of width w_U, scale) and pass 2 (features, GEMM of
-    # width d_h d + d, scale) at the groups' ranks; everything else is the same
+    # width d_h d + d, scale) at the groups' ranks, and the key features built once instead of twice (n r);
+    # everything else is the same
     g_off, g_on = layer.head_backward(off, X, G), layer.head_backward(on, X, G)
     wU, wR = d + d + d * d, d * d + d
-    assert g_off.madds - g_on.madds == (n * r - Q) * (2 + wU + wR) - S * (wU + wR)
+    assert g_off.madds - g_on.madds == (n * r - Q) * (2 + wU + wR) - S * (wU + wR) + n * r
     assert g_on.madds < 0.8 * g_off.madds
     # the backward's results agree within both paths' kernel errors (relative to the magnitude of dX's terms)
     assert np.abs(g_on.dX - g_off.dX).max() <= 1e-3 * np.abs(g_off.dX).max()
