@@ -120,8 +120,8 @@ def test_a_bad_row_degrees_option_is_refused_by_name(bad):
 
 
 def test_a_degree_too_low_for_the_rows_breaks_the_certificate(monkeypatch):
-    """The mutant: every row's range underestimated 2x (a plausible slip: |q_i| max|k_j| without beta's d^(1/2),
-    or a norm squared where it is not). Its rows get a polynomial certified on half their range, the certificate
+    """The mutant: every row's range underestimated 2x (as a dropped factor 2 or a range taken from other inputs
+    than the features see would do). Its rows get a polynomial certified on half their range, the certificate
     trusts that polynomial's error, and some entry falls outside its bound."""
     true_ranges = rowdegree.row_ranges
     monkeypatch.setattr(rowdegree, "row_ranges", lambda q, k, beta, R: true_ranges(q, k, beta, R) / 2)
