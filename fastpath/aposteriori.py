@@ -116,7 +116,8 @@ def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work:
     if not all(hk.ok for hk in kern):  # rho >= 1 somewhere: no relative structure left, the certificate is vacuous
         inf = np.full_like(T, math.inf)
         return dict(kern=kern, E_s=None, e_in=E_T, e_attn=inf, e_inner=inf, e_U=inf, e_out=inf)
-    E_A = np.concatenate([forward_bound(st, hk, work, st.fused) for st, hk in zip(states, kern, strict=True)], axis=1)
+    E_s = [forward_bound(st, hk, work, st.fused) for st, hk in zip(states, kern, strict=True)]  # (n, d_h) each
+    E_A = E_s[0] if len(E_s) == 1 else np.concatenate(E_s, axis=1)  # (n, d); one head: its own array, not a copy
     for st in states:  # the carried columns and products are used: the trace keeps only their Step 1 and info
         if st.fused is not None:
             st.fused.Y = st.fused.FY = None
