@@ -97,4 +97,26 @@ def recentre(q: np.ndarray, k: np.ndarray, beta: float) -> Recentring | None:
     return Recentring(a, c, qc, kc, w, R, R_abs, math.expm1(x))
 
 
-__all__ = ["RECENTRE", "Recentring", "recentre"]
+def centred_cs_floor(q: np.ndarray, k: np.ndarray, beta: float, mq: np.ndarray, mk: np.ndarray) -> float:
+    r"""A lower bound of ``cs_bound(q - mq, k - mk, beta)`` (:func:`fastpath.ranges.cs_bound` on the float
+    differences) from the row norms of q and k alone: O(n d_h) with no (n, d_h) temporary and no directed rounding.
+
+    cs_bound returns at least $|\beta| \max_i\|\mathrm{fl}(q_i - m_q)\| \max_j\|\mathrm{fl}(k_j - m_k)\|$ (exact
+    norms of its float operands). Each entry of $\mathrm{fl}(x - y)$ is $(x - y)(1 + \delta)$, $|\delta| \le u$
+    (exact where the difference is subnormal), so $\|\mathrm{fl}(q_i - m_q)\| \ge (1 - u)(\|q_i\| - \|m_q\|)$. The
+    float row norms $\hat\nu_i = \mathrm{fl}(\sqrt{\sum_e q_{ie}^2})$ (any order) satisfy $\|q_i\| \ge \hat\nu_i (1 -
+    \gamma_{d_h + 2}) - \sqrt{d_h 2^{-1074}}$ (underflow absolute), and $\|m_q\| \le \hat\mu (1 + \gamma_{d_h+2}) +
+    \sqrt{d_h 2^{-1074}}$; the factors $1 \mp 10^{-10}$ and the term $10^{-150}$ cover these for $d_h \le 10^5$, and
+    the final factor $1 - 10^{-10}$ the $(1 - u)^2$ and the three roundings of the product. Returns 0 for larger d_h.
+    q (n, d_h), k (m, d_h), mq, mk (d_h,)."""
+    d_h = q.shape[1]
+    if d_h > 100_000:
+        return 0.0
+    lo, hi = 1 - 1e-10, 1 + 1e-10
+    nq = math.sqrt(float(np.einsum("ij,ij->i", q, q).max())) * lo - 1e-150
+    nk = math.sqrt(float(np.einsum("ij,ij->i", k, k).max())) * lo - 1e-150
+    mqn, mkn = (math.sqrt(float(m @ m)) * hi + 1e-150 for m in (mq, mk))
+    return abs(float(beta)) * max(nq - mqn, 0.0) * max(nk - mkn, 0.0) * lo
+
+
+__all__ = ["RECENTRE", "Recentring", "centred_cs_floor", "recentre"]
