@@ -104,6 +104,7 @@ import numpy as np
 
 from fastpath.apply import f_products
 from fastpath.bounds import rounding_rel
+from fastpath.directed import col_min_max
 from fastpath.layer import HeadState
 from fastpath.lowrank import exact_kernel_cert, gamma
 from fastpath.work import Work
@@ -274,7 +275,7 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work, fused: Fused | None
     refine = fz.info["refine"]
     M = fz.FY * hk.up
     if hk.exact_in:  # the bound of f~ E_h is the row up * max_j E_h,j (rows of f~ sum to <= up): no column of it
-        Mh, ME, o = M[:, :d_h], (hk.up * hk.E_h.max(axis=0))[None, :], d_h  # (n, d_h), (1, d_h)
+        Mh, ME, o = M[:, :d_h], (hk.up * col_min_max(hk.E_h)[1])[None, :], d_h  # (n, d_h), (1, d_h) exact max
     else:
         Mh, ME, o = M[:, :d_h], M[:, d_h : 2 * d_h], 2 * d_h
     KH, EKH = M[:, o : o + d_h], M[:, o + d_h : o + 2 * d_h]  # f~(||k~|| |h~|), f~(||E_k|| |h~|)

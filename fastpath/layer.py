@@ -112,10 +112,10 @@ def _centring(q, k, beta: float, R: float, recentre_: bool | str):
     if recentre_ is False:
         return None
     if recentre_ == "auto":  # O(n d) gate: not even the mean-centred Cauchy-Schwarz range is below R (the search
-        mq, mk, Rg = q.mean(axis=0), k.mean(axis=0), round_up_R(R)  # costs more); decided first by a lower bound
-        if round_up_R(centred_cs_floor(q, k, beta, mq, mk)) >= Rg:  # of that range (round_up_R is monotone)
+        Rg = round_up_R(R)  # costs more); decided first by a lower bound of that range (round_up_R is monotone)
+        if round_up_R(centred_cs_floor(q, k, beta)) >= Rg:
             return None
-        if round_up_R(cs_bound(q - mq, k - mk, beta)) >= Rg:
+        if round_up_R(cs_bound(q - q.mean(axis=0), k - k.mean(axis=0), beta)) >= Rg:
             return None
     cen = make_centring(q, k, beta)
     if cen is not None and recentre_ == "auto" and round_up_R(cen.R) >= round_up_R(R):
