@@ -29,7 +29,32 @@ import numpy as np
 from fastpath.causal import blocks
 from fastpath.dense import dense_products
 from fastpath.head import Feats, HeadState, _kernel_block, right
+from fastpath.rowdegree import key_blocks, scaled
 from fastpath.work import Work, mm
+
+
+def _products_rows(st: HeadState, Y: np.ndarray, ZD: np.ndarray, work: Work):
+    r"""Non-causal $(\tilde f Y, \tilde f^\top Z)$ with per-row degrees (:mod:`fastpath.rowdegree`): key blocks in
+    order at rank r, query groups at their own rank and scale; ZD = $\tilde D^{-1} Z$."""
+    c, rows = st.block, st.rows
+    SY, SZ = np.zeros((st.rank, Y.shape[1])), np.zeros((st.rank, ZD.shape[1]))  # (r, w_Y), (r, w_Z)
+    for t0, t1, slabs in key_blocks(st, work):  # key features degree by degree
+        for lo, hi, Fk in slabs:
+            SY[lo:hi] += mm(work, Fk, Y[t0:t1])
+    FY, FZ = np.empty_like(Y), np.empty_like(ZD)
+    for g in rows.groups:
+        SYg, SZg = scaled(g.a, SY, SY.shape[1], work), np.zeros((g.rank, ZD.shape[1]))  # (r_g, w_Y), (r_g, w_Z)
+        for ix, Fq in rows.blocks(g, st.qf, c, work):
+            FY[ix] = right(work, Fq, SYg) / st.D[ix, None]
+            SZg += mm(work, Fq, ZD[ix])
+        SZ[: g.rank] += scaled(g.a, SZg, SZg.shape[1], work)
+    SZt = np.ascontiguousarray(SZ.T)  # (w_Z, r)
+    for t0, t1, slabs in key_blocks(st, work):
+        FZt = np.zeros((SZt.shape[0], t1 - t0))  # (w_Z, c)
+        for lo, hi, Fk in slabs:
+            FZt += mm(work, SZt[:, lo:hi], Fk)
+        FZ[t0:t1] = FZt.T
+    return FY, FZ
 
 
 def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: bool = False):
@@ -48,6 +73,8 @@ def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: b
     F = Feats(st, work)
     FY, FZ = np.empty_like(Y), np.empty_like(Z)
     ZD = Z / D[:, None]  # (n, w_Z)
+    if not st.causal and st.rows is not None:
+        return _products_rows(st, Y, ZD, work)
     if not st.causal:
         SY, SZ = np.zeros((st.rank, Y.shape[1])), np.zeros((st.rank, Z.shape[1]))
         for t0, t1 in blocks(n, c):

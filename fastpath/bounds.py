@@ -37,7 +37,8 @@ These are the spec §2.4 bounds with the factor n removed where the relative str
 $\sum_\alpha |U_{1,i\alpha}||V_{1,j\alpha}| \le \kappa f_{ij}$ with $\kappa = P_{abs}(R_{cs}) e^{R}/(1-\varepsilon)$
 ($P_{abs}(x) = \sum_t |c_t| x^t$, since $\sum_{|\alpha|=t}\binom{t}{\alpha}|q^\alpha k^\alpha| \le (\beta\|q\|\|k\|)^t$
 with $R_{cs} = \beta\max\|q\|\max\|k\|$ of the polynomial's inputs, :attr:`fastpath.head.HeadState.R_cs`, and R
-the range the polynomial is certified on; the key factor of a re-centred head cancels in the ratio).
+the range the polynomial is certified on; the key factor of a re-centred head cancels in the ratio; with per-row
+degrees the largest of this over the row groups, :meth:`fastpath.rowdegree.RowDegrees.kappa`).
 Each output therefore gets $(4\kappa + 8)\gamma_m$ times its magnitude bound (the same formula with absolute
 values), covering the fast path's rounding and the float64 reference's.
 
@@ -122,6 +123,8 @@ def rounding_rel(st: HeadState, n: int, d: int) -> tuple[float, float]:
         kappa = 1 / (1 - eps)
     elif st.cert.kind == "clustered":  # fastpath.clustered: the largest kappa of its polynomial pairs
         kappa = st.op.kappa / (1 - eps)
+    elif st.rows is not None:  # fastpath.rowdegree: the largest kappa of its row groups
+        kappa = st.rows.kappa(st.centre_err)
     else:
         # P_abs at the Cauchy-Schwarz scale of the polynomial's inputs, which bounds sum_alpha |Phi_alpha||Psi_alpha|
         # even where R (fastpath.ranges) is tighter than it; e^R from the logits themselves (issue 14)

@@ -161,7 +161,7 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
         eps = exact_kernel_cert(X, st.W_Q, st.W_K, st.beta, st.R, st.cert.eps).err
         rr = 12 / (1 - eps) * gamma(n * (1 + d_h) + 4 * d + 40) if eps < 1 else math.inf
     else:
-        eps = st.kernel_err  # the polynomial's error and the re-centring's (fastpath.centring)
+        eps = st.row_kernel_err  # the polynomial's error and the re-centring's; per row with fastpath.rowdegree
         if st.causal and st.method == "lowrank":  # the diagonal blocks use exp of float64 logits; the rows of the
             e_diag = 2 * gamma(d_h + 4) * (1 + st.R_cs)  # first block use nothing else (their support is in it)
             e_diag += st.centre_err * (1 + e_diag)

@@ -108,6 +108,37 @@ def monomials(Z: np.ndarray, plan: MonomialPlan, out: np.ndarray | None = None,
     return F
 
 
+def monomial_slabs(Z: np.ndarray, plan: MonomialPlan, bufs: tuple[np.ndarray, np.ndarray],
+                   scale: np.ndarray | None = None):  # fmt: skip
+    r"""The rows of :func:`monomials` degree by degree: yields ``(lo, hi, F_t)`` with ``F_t`` (hi - lo, c) = rows
+    ``lo:hi`` (the monomials of degree t, t = 0..g), the same products in the same order, so the same values.
+
+    Only two degrees are held at a time, in the two reused buffers ``bufs`` (each at least (largest degree's rows,
+    c)): a consumer that uses each slab before asking for the next keeps the features of a block in cache.
+    """
+    c, d = Z.shape
+    if d != plan.d:
+        raise ValueError(f"Z: expected {plan.d} columns, got shape {Z.shape}")
+    prev = bufs[0][:1, :c]  # (1, c) degree 0
+    prev[0] = 1.0 if scale is None else scale
+    yield 0, 1, prev
+    Zt = np.ascontiguousarray(Z.T)  # (d, c)
+    base_prev = 0
+    for t in range(1, plan.g + 1):
+        steps = plan.steps[(t - 1) * d : t * d]  # the d steps of degree t (module docstring)
+        base, end = steps[0][0], steps[-1][0] + steps[-1][2] - steps[-1][1]
+        cur = bufs[t % 2][: end - base, :c]  # (rows of degree t, c)
+        for dst, lo, hi, v in steps:
+            np.multiply(prev[lo - base_prev : hi - base_prev], Zt[v], out=cur[dst - base : dst - base + hi - lo])
+        yield base, end, cur
+        prev, base_prev = cur, base
+
+
+def slab_rows(plan: MonomialPlan) -> int:
+    """Rows of the largest degree slab of :func:`monomial_slabs` (the buffers' height)."""
+    return plan.rank - plan.steps[(plan.g - 1) * plan.d][0] if plan.g else 1
+
+
 def row_kron(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     r"""Row-wise Kronecker (face-splitting) product, the paper's $\oslash$ (Fact C.2): (c, p), (c, s) -> (c, p s).
 
@@ -141,4 +172,14 @@ def lift(Q: np.ndarray, K: np.ndarray, coeffs: np.ndarray, beta: float) -> tuple
     return U0, V0
 
 
-__all__ = ["MonomialPlan", "feature_scale", "lift", "monomial_plan", "monomials", "rank_of", "row_kron"]
+__all__ = [
+    "MonomialPlan",
+    "feature_scale",
+    "lift",
+    "monomial_plan",
+    "monomial_slabs",
+    "monomials",
+    "rank_of",
+    "row_kron",
+    "slab_rows",
+]

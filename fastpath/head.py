@@ -73,6 +73,7 @@ class HeadState:
     cache_bytes: int = FEATURE_CACHE_BYTES  # feature blocks kept within one call up to this many bytes (Feats)
     fused: object | None = None  # the forward certificate's columns and their products f~Y (fastpath.certificate)
     back_block: int = 0  # tokens per block of the non-causal backward (0: ``block``); fastpath.layer.backward_block
+    rows: object | None = None  # fastpath.rowdegree.RowDegrees: per-row degrees (non-causal low-rank), or None
 
     @property
     def rank(self) -> int:
@@ -115,8 +116,18 @@ class HeadState:
 
     @property
     def kernel_err(self) -> float:
-        """Relative error per off-diagonal kernel entry: the polynomial's certified error and the re-centring's."""
+        """Relative error per off-diagonal kernel entry: the polynomial's certified error and the re-centring's
+        (with per-row degrees, :mod:`fastpath.rowdegree`, ``cert.err`` is the largest over the rows)."""
         return self.cert.err + self.centre_err * (1 + self.cert.err)
+
+    @property
+    def row_kernel_err(self) -> float | np.ndarray:
+        """:attr:`kernel_err` per query row, (n,), with per-row degrees (:mod:`fastpath.rowdegree`); else the
+        same number for every row, as a float."""
+        if self.rows is None:
+            return self.kernel_err
+        e = self.rows.err  # (n,)
+        return e + self.centre_err * (1 + e)
 
     @property
     def centre_err(self) -> float:

@@ -6,7 +6,10 @@ both left products, $V_1^\top [X \mid h \oslash X]$ and $U_1^\top [G \mid K X \m
 block's key and query features once; pass 2 reuses the same feature blocks (:class:`fastpath.head.Feats`, kept
 while they fit the head's cache budget, rebuilt and counted again otherwise). The causal prefix and suffix passes
 share the feature blocks the same way. Re-centred heads (:mod:`fastpath.centring`) carry $w$ in the key features
-and the diagonal blocks, so $V_1 = w \odot \Psi(k')$ everywhere below.
+and the diagonal blocks, so $V_1 = w \odot \Psi(k')$ everywhere below. With per-row degrees
+(:mod:`fastpath.rowdegree`) the non-causal passes run in another order that builds each key block's features once
+(:func:`_backward_rows`): the query groups' left products first, then one key pass forming both the V-side left
+products and the key-side right products, then the query groups' right products.
 
 Shape legend: n tokens, d width, d_h = d/heads, r rank, c tokens per block.
 """
@@ -20,6 +23,7 @@ import numpy as np
 from fastpath.causal import blocks
 from fastpath.dense import dense_backward
 from fastpath.head import Feats, HeadState, _contract, _kernel_block, _kron, _value_side, mm_fused, right
+from fastpath.rowdegree import key_blocks, scaled
 from fastpath.work import Work, mm
 from reference.attention import TERM_NAMES
 
@@ -40,6 +44,81 @@ def _exact_head_backward(st: HeadState, G: np.ndarray) -> HeadGradsFast:
     blocks when f is not kept), contractions counted."""
     hg, madds = dense_backward(st.dense, G)
     return HeadGradsFast(hg.terms, hg.dX, hg.dW, hg.dW_V, madds)
+
+
+def _u_side(st: HeadState, SU: np.ndarray, d: int, wU: int, work: Work):
+    r"""From the U-side left products $U_1^\top [G \mid K X \mid G \oslash X]$ (r, wU + w_Z): U1G (r, d_h),
+    U4X (r, d), U3X (r d_h, d) and the k-side matrices M8 (r, d), M7 (r, d_h d), M6 (r, d) (module docstring)."""
+    r, d_h = SU.shape[0], st.q.shape[1]
+    U1G, U4X = SU[:, :d_h], SU[:, d_h : d_h + d]  # (r, d_h), (r, d)
+    U3X = SU[:, d_h + d : wU].reshape(r * d_h, d)  # (r d_h, d)
+    M8 = mm(work, U1G, st.W_V.T)  # (r, d)  Lemma E.6 order, corrected
+    M7 = mm(work, U3X, st.W).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.5, corrected (p1^T, W)
+    M6 = mm(work, U4X, st.W)  # (r, d)  Lemma E.3, corrected (p2^T, W)
+    return U1G, U4X, U3X, M8, M7, M6
+
+
+def _v_side(st: HeadState, SV: np.ndarray, d: int, wV: int, work: Work):
+    r"""From the V-side left products $V_1^\top [X \mid h \oslash X]$ (r, wV + w_Y): V1X (r, d), V3X (r d_h, d)
+    and the k-side matrices M4 (r, d_h d), M2 (r, d) (module docstring)."""
+    r, d_h = SV.shape[0], st.q.shape[1]
+    V1X, V3X = SV[:, :d], SV[:, d:wV].reshape(r * d_h, d)  # (r, d), (r d_h, d)
+    M4 = mm(work, V3X, st.W.T).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.10, corrected (W^T)
+    M2 = mm(work, V1X, st.W.T)  # (r, d)  Lemma E.8, corrected (W^T)
+    return V1X, V3X, M4, M2
+
+
+def _weight_grads(st: HeadState, U1G, U3X, U4X, V1X, V3X, work: Work):
+    """dW (d, d) (Lemma F.5 with the p2 part) and dW_V (d, d_h) (Lemma G.4 corrected) from the left products."""
+    dW = st.beta * (mm(work, U3X.T, V3X) - mm(work, U4X.T, V1X))  # (d, d)
+    dW_V = mm(work, V1X.T, U1G)  # (d, d_h)  (X^T V1)(U1^T G)
+    return dW, dW_V
+
+
+def _backward_rows(st, rows, G, K, HV, HU, wV, wU, shapes, c, work, cw):
+    r"""The non-causal passes of :func:`head_backward` with per-row degrees (:mod:`fastpath.rowdegree`); returns
+    (T, dW, dW_V, FY, FZ). The same products per row as the single-degree passes, with the row's polynomial, in
+    another order that builds the key features once: (1) the query groups' left products $U_1^	op[\ldots]$
+    (gathered by index, each at its rank with $\mathrm{diag}(a^{(g)})$); (2) M8, M7, M6 from them; (3) one pass
+    over the key blocks, degree by degree, forming both $V_1^	op[X \mid h \oslash X]$ and the key-side right
+    products $V_1 M$ (D8, D7, D6); (4) M4, M2 and the query groups' right products (D4, D2), scattered back.
+    ``shapes`` = (n, d, r, w_Y, w_Z)."""
+    n, d, r, wY, wZ = shapes
+    d_h, beta, D = G.shape[1], st.beta, st.D
+    T = {t: np.empty((n, d)) for t in TERM_NAMES}
+    FY, FZ = np.empty((n, wY)), np.empty((n, wZ))
+    SU = np.zeros((r, wU + wZ))  # (r, wU + w_Z)
+    for g in rows.groups:  # (1)
+        SUg = np.zeros((g.rank, SU.shape[1]))  # (r_g, wU + w_Z)
+        for ix, Fq in rows.blocks(g, st.qf, c, work):
+            SUg += mm_fused(work, cw, Fq, HU(ix) / D[ix, None], wU)
+        SU[: g.rank] += scaled(g.a, SUg, wU, work, cw)  # diag(a^(g)) Phi_g^T (HU / D~), first r_g rows
+    U1G, U4X, U3X, M8, M7, M6 = _u_side(st, SU, d, wU, work)  # (2)
+    MVt = np.ascontiguousarray(np.concatenate([M8, M7, M6, SU[:, wU:]], axis=1).T)  # (2 d + d_h d + w_Z, r)
+    w2 = 2 * d + d_h * d
+    SV = np.zeros((r, wV + wY))  # (r, wV + w_Y)
+    for t0, t1, slabs in key_blocks(st, work):  # (3)
+        Hb = HV(t0, t1)  # (c, wV + w_Y)
+        RVt = np.zeros((MVt.shape[0], t1 - t0))  # (2 d + d_h d + w_Z, c)
+        for lo, hi, Fk in slabs:
+            SV[lo:hi] += mm_fused(work, cw, Fk, Hb, wV)  # (hi - lo, wV + w_Y)
+            RVt += mm_fused(work, cw, MVt[:, lo:hi], Fk, w2, rows=True)
+        RV = RVt.T  # (c, 2 d + d_h d + w_Z)
+        FZ[t0:t1] = RV[:, w2:]
+        T["D8"][t0:t1] = RV[:, :d]
+        T["D7"][t0:t1] = beta * _contract(st.h[t0:t1], RV[:, d : d + d_h * d], d, work)
+        T["D6"][t0:t1] = -beta * RV[:, d + d_h * d : w2]
+    V1X, V3X, M4, M2 = _v_side(st, SV, d, wV, work)  # (4)
+    dW, dW_V = _weight_grads(st, U1G, U3X, U4X, V1X, V3X, work)
+    MU = np.concatenate([M4, M2, SV[:, wV:]], axis=1)  # (r, d_h d + d + w_Y)
+    for g in rows.groups:
+        MUg = scaled(g.a, MU, d_h * d + d, work, cw)  # (r_g, d_h d + d + w_Y)
+        for ix, Fq in rows.blocks(g, st.qf, c, work):
+            RU = right(work, Fq, MUg, cw, d_h * d + d) / D[ix, None]  # (c_b, d_h d + d + w_Y)
+            FY[ix] = RU[:, d_h * d + d :]
+            T["D4"][ix] = beta * _contract(G[ix], RU[:, : d_h * d], d, work)
+            T["D2"][ix] = -beta * K[ix, None] * RU[:, d_h * d : d_h * d + d]
+    return T, dW, dW_V, FY, FZ
 
 
 def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -> HeadGradsFast:
@@ -67,31 +146,30 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -
     Yc, Zc = (np.zeros((n, 0)), np.zeros((n, 0))) if cert_cols is None else cert_cols  # (n, w_Y), (n, w_Z)
     cw = Work()  # the certificate's share of the fused GEMMs (fastpath.head.mm_fused)
 
-    def HV(t0, t1):  # (c, d + d_h d + w_Y)  [X | h ./ X | Y_c]
-        return np.concatenate([_value_side(X[t0:t1], st.h[t0:t1], work), Yc[t0:t1]], axis=1)
+    def HV(t0, t1=None):  # (c, d + d_h d + w_Y)  [X | h ./ X | Y_c]; rows t0:t1, or the index array t0
+        ix = slice(t0, t1) if t1 is not None else t0
+        return np.concatenate([_value_side(X[ix], st.h[ix], work), Yc[ix]], axis=1)
 
-    def HU(t0, t1):  # (c, d_h + d + d_h d + w_Z)  [G | K X | G ./ X | Z_c]
-        Xb = X[t0:t1]
-        work.add((t1 - t0) * d)
-        return np.concatenate([G[t0:t1], K[t0:t1, None] * Xb, _kron(G[t0:t1], Xb, work), Zc[t0:t1]], axis=1)
+    def HU(t0, t1=None):  # (c, d_h + d + d_h d + w_Z)  [G | K X | G ./ X | Z_c]; rows t0:t1, or the index array t0
+        ix = slice(t0, t1) if t1 is not None else t0
+        Xb = X[ix]
+        work.add(Xb.shape[0] * d)
+        return np.concatenate([G[ix], K[ix, None] * Xb, _kron(G[ix], Xb, work), Zc[ix]], axis=1)
 
-    if not st.causal and st.method != "clustered":
+    rows = st.rows if not st.causal and st.method == "lowrank" else None  # fastpath.rowdegree: query row groups
+    if rows is not None:  # per-row degrees: the key features built once (_backward_rows)
+        T, dW, dW_V, FY, FZ = _backward_rows(st, rows, G, K, HV, HU, wV, wU, (n, d, r, Yc.shape[1], Zc.shape[1]), c,
+                                             work, cw)  # fmt: skip
+    elif not st.causal and st.method != "clustered":
         SV, SU = np.zeros((r, wV + Yc.shape[1])), np.zeros((r, wU + Zc.shape[1]))
         for t0, t1 in blocks(n, c):  # pass 1: V-side and U-side left products, one feature build per block
             Fq, Fk = F.both(t0, t1)
             SV += mm_fused(work, cw, Fk, HV(t0, t1), wV)  # (r, wV + w_Y)
             SU += mm_fused(work, cw, Fq, HU(t0, t1) / D[t0:t1, None], wU)  # (r, wU + w_Z)
         SU *= a[:, None]
-        V1X, V3X = SV[:, :d], SV[:, d:wV].reshape(r * d_h, d)  # (r, d), (r d_h, d)
-        U1G, U4X = SU[:, :d_h], SU[:, d_h : d_h + d]  # (r, d_h), (r, d)
-        U3X = SU[:, d_h + d : wU].reshape(r * d_h, d)  # (r d_h, d)
-        M8 = mm(work, U1G, st.W_V.T)  # (r, d)  Lemma E.6 order, corrected
-        M4 = mm(work, V3X, st.W.T).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.10, corrected (W^T)
-        M2 = mm(work, V1X, st.W.T)  # (r, d)  Lemma E.8, corrected (W^T)
-        M7 = mm(work, U3X, st.W).reshape(r, d_h * d)  # (r, d_h d)  Lemma E.5, corrected (p1^T, W)
-        M6 = mm(work, U4X, st.W)  # (r, d)  Lemma E.3, corrected (p2^T, W)
-        dW = beta * (mm(work, U3X.T, V3X) - mm(work, U4X.T, V1X))  # (d, d)  Lemma F.5 with the p2 part
-        dW_V = mm(work, V1X.T, U1G)  # (d, d_h)  Lemma G.4 corrected: (X^T V1)(U1^T G)
+        U1G, U4X, U3X, M8, M7, M6 = _u_side(st, SU, d, wU, work)
+        V1X, V3X, M4, M2 = _v_side(st, SV, d, wV, work)
+        dW, dW_V = _weight_grads(st, U1G, U3X, U4X, V1X, V3X, work)
         MU = a[:, None] * np.concatenate([M4, M2, SV[:, wV:]], axis=1)  # (r, d_h d + d + w_Y)
         MV = np.concatenate([M8, M7, M6, SU[:, wU:]], axis=1)  # (r, 2 d + d_h d + w_Z)
         T = {t: np.empty((n, d)) for t in TERM_NAMES}

@@ -38,7 +38,7 @@ Shape legend: n tokens, d width, d_h = d/heads, r rank, c tokens per block.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -60,6 +60,7 @@ from fastpath.lowrank import (
 )
 from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
 from fastpath.ranges import FAST_RTOL, cs_bound, logit_ranges
+from fastpath.rowdegree import ROW_DEGREES, key_blocks, plan_rows, scaled
 from fastpath.work import Work, mm
 from reference.attention import TERM_NAMES, head_blocks
 
@@ -125,7 +126,8 @@ def _centring(q, k, beta: float, R: float, recentre_: bool | str):
 
 def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal: bool, budget: int,
                  block: int | None = None, degree: int | None = None, method: str = "lowrank",
-                 exact_forward: bool = False, recentre: bool | str = "auto", cert_cols=None) -> HeadState:  # fmt: skip
+                 exact_forward: bool = False, recentre: bool | str = "auto", cert_cols=None,
+                 row_degrees: bool | str = "auto") -> HeadState:  # fmt: skip
     r"""Fast forward of one head: $\tilde s = \tilde D^{-1} U_0 (V_0^\top h)$ (#13 / Lemma C.14), or its causal form.
 
     X (n, d); W_Q, W_K, W_V (d, d_h). ``degree`` fixes the polynomial degree (its error is certified, not
@@ -135,12 +137,16 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     ``cert_cols``: a callable ``st -> obj | None`` (:func:`fastpath.certificate.forward_columns`) called once the
     head's q, k, h and polynomial are known; its ``obj.Y`` (n, w) rides as extra columns of both passes, and
     ``obj.FY`` = $\tilde f$ ``obj.Y``, ``obj.madds`` (their counted multiply-adds) are set on return (low-rank
-    path only; ``st.fused`` keeps obj).
+    path only; ``st.fused`` keeps obj);
+    ``row_degrees`` (True, False, ``"auto"``): a polynomial per group of query rows on the non-causal low-rank path
+    (:mod:`fastpath.rowdegree`; False: one polynomial for every row, as before).
     Raises ValueError (from :func:`fastpath.lowrank.check_budget`) when the rank for ``eps`` on this input's logit
     range exceeds ``budget`` bytes.
     """
     if recentre not in RECENTRE or not isinstance(recentre, bool | str):
         raise ValueError(f"recentre: expected True, False or 'auto', got {recentre!r}")
+    if row_degrees not in ROW_DEGREES or not isinstance(row_degrees, bool | str):
+        raise ValueError(f"row_degrees: expected True, False or 'auto', got {row_degrees!r}")
     n, d = X.shape
     work = Work()
     q, k, h = mm(work, X, W_Q), mm(work, X, W_K), mm(work, X, W_V)  # (n, d_h) each
@@ -197,6 +203,13 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
                    exact_forward=exact_forward)  # fmt: skip
     if not causal and block is None:
         st.back_block = backward_block(r, n, d, d_h, c, budget)
+    if (
+        not causal and degree is None and row_degrees is not False
+    ):  # fastpath.rowdegree: each group of query rows its own polynomial
+        st.rows = plan_rows(st.qf, st.kf, beta, Rp, cert, eps, row_degrees)
+        work.add(2 * n * d_h)  # the rows' and keys' norms
+        if st.rows is not None:  # st.cert.err: a bound for every row (a larger bound of its own error stays valid)
+            st.cert = replace(cert, err=max(cert.err, st.rows.err_max))
     work.add(d * d_h * d)  # W = W_Q W_K^T
     w0 = 1 + d_h
     fused = None if cert_cols is None else cert_cols(st)  # the certificate's columns (fastpath.certificate)
@@ -204,13 +217,22 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     w, cw = H.shape[1], Work()  # cw: the certificate's share of the fused GEMMs
     Y = np.empty((n, w))
     F = Feats(st, work, keep=False)  # every feature block is used once in the forward
-    if not causal:
+    if not causal and st.rows is None:
         state = np.zeros((r, w))  # (r, w)  V_0^T [1 | h | Y_c], the forward's only left product
         for t0, t1 in blocks(n, c):
             state += mm_fused(work, cw, F.k(t0, t1), H[t0:t1], w0)  # (r, w)
         Sa = st.a[:, None] * state  # (r, w)
         for t0, t1 in blocks(n, c):
             Y[t0:t1] = right(work, F.q(t0, t1), Sa, cw, w0)  # (c, w)
+    elif not causal:  # per-row degrees (fastpath.rowdegree): keys at rank r degree by degree, queries by group
+        state = np.zeros((r, w))  # (r, w)
+        for t0, t1, slabs in key_blocks(st, work):
+            for lo, hi, Fk in slabs:
+                state[lo:hi] += mm_fused(work, cw, Fk, H[t0:t1], w0)  # (hi - lo, w)
+        for g in st.rows.groups:  # each group: its scale on its first r_g rows
+            Sa = scaled(g.a, state, w0, work, cw)  # (r_g, w)
+            for ix, Fq in st.rows.blocks(g, st.qf, c, work):
+                Y[ix] = right(work, Fq, Sa, cw, w0)  # (c_b, w)
     else:
         state = np.zeros((r, w))  # (r, w)  V0^T [1 | h | Y_c] over earlier blocks
         for t0, t1 in blocks(n, c):
@@ -238,9 +260,9 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
 def attention_forward(X, W_Q, W_K, W_V, *, beta: float, causal: bool, heads: int, eps: float, kind: str,
                       budget: int, block: int | None = None, degree: int | None = None, method: str = "lowrank",
                       exact_forward: bool = False, recentre: bool | str = "auto", cert_cols=None,
-                      ) -> tuple[list[HeadState], np.ndarray]:  # fmt: skip
+                      row_degrees: bool | str = "auto") -> tuple[list[HeadState], np.ndarray]:  # fmt: skip
     """Multi-head fast forward (Def. K.1): heads on column blocks; returns (head states, Attn (n, d)).
-    ``cert_cols`` is passed to every :func:`head_forward`."""
+    ``cert_cols`` and ``row_degrees`` are passed to every :func:`head_forward`."""
     states = [
         head_forward(
             X,
@@ -258,6 +280,7 @@ def attention_forward(X, W_Q, W_K, W_V, *, beta: float, causal: bool, heads: int
             exact_forward=exact_forward,
             recentre=recentre,
             cert_cols=cert_cols,
+            row_degrees=row_degrees,
         )  # fmt: skip
         for wq, wk, wv in head_blocks(W_Q, W_K, W_V, heads)
     ]

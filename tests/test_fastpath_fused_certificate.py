@@ -105,7 +105,9 @@ def test_the_certificate_work_is_exactly_its_extra_columns(causal, heads):
     fwd = bwd = 0
     for st in tr.caches[0].heads:
         refine = st.fused.info["refine"]
-        per = 2 * n * st.rank + (n * st.block if causal else 0)  # one column, both passes
+        # one column, both passes: keys at rank r, queries at their group's rank plus its scale (fastpath.rowdegree)
+        q_side = n * st.rank if st.rows is None else st.rows.query_size() + sum(g.rank for g in st.rows.groups)
+        per = n * st.rank + q_side + (n * st.block if causal else 0)
         fwd += (d_h + (2 * d_h + 2 if refine else 0)) * per + (4 * n * d_h if refine else 0)
         bwd += (4 * d + d_h) * per + n * d * (7 * d + 2 * d_h)
     assert tr.cert_madds == fwd

@@ -30,8 +30,10 @@ def test_the_non_causal_forward_counts_only_forward_work():
     X, st, _ = _head(n, d)
     r, d_h = st.rank, d
     assert r == rank_of(d_h, st.cert.degree)
-    # q, k, h; W = W_Q W_K^T; key features + V_0^T [1 | h]; query features + U_0 (a . state): width 1 + d_h
-    assert st.madds == 3 * n * d * d_h + d * d_h * d + 2 * (n * r + n * r * (1 + d_h))
+    # q, k, h; W = W_Q W_K^T; key features + V_0^T [1 | h]; query features + U_0 (a . state): width 1 + d_h;
+    # the query and key norms of the per-row ranges (fastpath.rowdegree; here one degree fits all, so no groups)
+    assert st.rows is None
+    assert st.madds == 3 * n * d * d_h + d * d_h * d + 2 * (n * r + n * r * (1 + d_h)) + 2 * n * d_h
     assert st.SV is None
 
 
