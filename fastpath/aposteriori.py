@@ -116,7 +116,8 @@ def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work:
     if not all(hk.ok for hk in kern):  # rho >= 1 somewhere: no relative structure left, the certificate is vacuous
         inf = np.full_like(T, math.inf)
         return dict(kern=kern, E_s=None, e_in=E_T, e_attn=inf, e_inner=inf, e_U=inf, e_out=inf)
-    E_A = np.concatenate([forward_bound(st, hk, work, st.fused) for st, hk in zip(states, kern, strict=True)], axis=1)
+    E_s = [forward_bound(st, hk, work, st.fused) for st, hk in zip(states, kern, strict=True)]  # (n, d_h) each
+    E_A = E_s[0] if len(E_s) == 1 else np.concatenate(E_s, axis=1)  # (n, d); one head: its own array, not a copy
     for st in states:  # the carried columns and products are used: the trace keeps only their Step 1 and info
         if st.fused is not None:
             st.fused.Y = st.fused.FY = None
@@ -132,9 +133,8 @@ def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work:
         E_out = E_inner + E_g + 2 * U_ROUND * np.abs(blk.T + Z) if residual else E_g
     # the states need the dense kernel's tau only for the forward; the backward uses the low-rank one
     back = [head_kernel(st, T, E_T) if st.exact_forward else hk for st, hk in zip(states, kern, strict=True)]
-    return dict(kern=back, E_s=[E_A[:, l * (d // len(states)) : (l + 1) * (d // len(states))]
-                                for l in range(len(states))],
-                e_in=E_T, e_attn=E_A, e_inner=E_inner, e_U=E_U, e_out=E_out)  # fmt: skip
+    # E_s: each head's own bound, the column block of E_A (one head: E_A itself)
+    return dict(kern=back, E_s=E_s, e_in=E_T, e_attn=E_A, e_inner=E_inner, e_U=E_U, e_out=E_out)
 
 
 def backward_prepare(c, L, act: str, residual: bool, gT, E_gT, G, dphi) -> dict | None:

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastpath.lowrank import gamma
+from fastpath.lowrank import U_ROUND, gamma
 from fastpath.ranges import cs_bound
 from fastpath.recentre import centres, recentred_range
 
@@ -97,4 +97,37 @@ def recentre(q: np.ndarray, k: np.ndarray, beta: float) -> Recentring | None:
     return Recentring(a, c, qc, kc, w, R, R_abs, math.expm1(x))
 
 
-__all__ = ["RECENTRE", "Recentring", "recentre"]
+def centred_cs_floor(q: np.ndarray, k: np.ndarray, beta: float) -> float:
+    r"""A lower bound of ``cs_bound(q - q.mean(axis=0), k - k.mean(axis=0), beta)``
+    (:func:`fastpath.ranges.cs_bound` on the float differences) from the row norms and a cheaper mean: O(n d_h),
+    no (n, d_h) temporary, no directed rounding.
+
+    With $m_q$ the float mean numpy returns, cs_bound returns at least $|\beta| \max_i\|\mathrm{fl}(q_i - m_q)\|
+    \max_j\|\mathrm{fl}(k_j - m_k)\|$ (exact norms of its float operands). Each entry of $\mathrm{fl}(x - y)$ is
+    $(x - y)(1 + \delta)$, $|\delta| \le u$ (exact where the difference is subnormal), so
+    $\|\mathrm{fl}(q_i - m_q)\| \ge (1 - u)(\|q_i\| - \|m_q\|)$. The float row norms
+    $\hat\nu_i = \mathrm{fl}(\sqrt{\sum_e q_{ie}^2})$ (any order) give
+    $\hat\nu_i (1 - \gamma_{d_h + 2}) - \sqrt{d_h 2^{-1074}} \le \|q_i\| \le \hat\nu_i(1 + \gamma_{d_h+2}) +
+    \sqrt{d_h 2^{-1074}}$ (underflow absolute). $m_q$ and the BLAS mean $\tilde m = \mathrm{fl}(1^\top q)/n$ are
+    both float sums of n terms divided by n, each within $(\gamma_{n-1}(1+u) + u)\,\overline{|q_e|} \le
+    \gamma_{n+1}\max_i\|q_i\|$ of the exact mean per coordinate, so $\|m_q\| \le \|\tilde m\| + 2\sqrt{d_h}
+    \gamma_{n+1} \max_i\|q_i\|$. The factors $1 \mp 10^{-10}$ and the term $10^{-150}$ cover the norms' rounding
+    and underflow for $d_h \le 10^5$; the final factor $1 - 10^{-10}$ covers $(1 - u)^2$ and the roundings of the
+    differences and the product. Returns 0 for $d_h > 10^5$ or $n u > 10^{-3}$. q (n, d_h), k (m, d_h)."""
+    d_h = q.shape[1]
+    if d_h > 100_000 or max(q.shape[0], k.shape[0]) * U_ROUND > 1e-3:
+        return 0.0
+    lo, hi = 1 - 1e-10, 1 + 1e-10
+
+    def radius(Z) -> float:  # lower bound of max_i ||Z_i|| - ||mean of Z||
+        top = math.sqrt(float(np.einsum("ij,ij->i", Z, Z).max()))
+        m = (np.ones(Z.shape[0]) @ Z) / Z.shape[0]  # (d_h,)
+        mean_hi = (
+            math.sqrt(float(m @ m)) * hi + 1e-150 + 2 * math.sqrt(d_h) * gamma(Z.shape[0] + 1) * (top * hi + 1e-150)
+        )
+        return max((top * lo - 1e-150) - mean_hi * hi, 0.0)
+
+    return abs(float(beta)) * radius(q) * radius(k) * lo
+
+
+__all__ = ["RECENTRE", "Recentring", "centred_cs_floor", "recentre"]

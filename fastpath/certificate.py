@@ -104,6 +104,7 @@ import numpy as np
 
 from fastpath.apply import f_products
 from fastpath.bounds import rounding_rel
+from fastpath.directed import col_min_max
 from fastpath.layer import HeadState
 from fastpath.lowrank import exact_kernel_cert, gamma
 from fastpath.work import Work
@@ -126,6 +127,7 @@ class HeadKernel:
     sigma: np.ndarray | None = None  # (n,) bound of max_j |logit~_ij - logit_ij|
     eps: np.ndarray | None = None  # (n,) kernel relative error per row
     exact_in: bool = False  # E_X = 0: the input is exact (the first layer), E_h is rounding only
+    norms: tuple | None = None  # (n,) x 4: _rownorm of k~ (= of |k~|), E_k, E_q, |q~| + E_q (Step 1, reused by 1')
 
     @property
     def ok(self) -> bool:
@@ -145,11 +147,16 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
     d_h = st.q.shape[1]
     Xa = np.abs(X)
     g_d = gamma(d + 2)
-    E_q = E_X @ np.abs(st.W_Q) + g_d * (Xa @ np.abs(st.W_Q))  # (n, d_h)
-    E_k = E_X @ np.abs(st.W_K) + g_d * (Xa @ np.abs(st.W_K))  # (n, d_h)
-    E_h = E_X @ np.abs(st.W_V) + g_d * (Xa @ np.abs(st.W_V))  # (n, d_h)
-    kmax, ekmax = float(_rownorm(st.k).max()), float(_rownorm(E_k).max())
-    sigma = abs(st.beta) * (_rownorm(E_q) * kmax + _rownorm(np.abs(st.q) + E_q) * ekmax)  # (n,)
+    exact_in = not E_X.any()
+    # E_X @ |W| is +-0 everywhere for an exact input, and x + (+-0) = x for the x >= 0 (or NaN) added to it: skipped
+    E_q = g_d * (Xa @ np.abs(st.W_Q))  # (n, d_h)
+    E_k = g_d * (Xa @ np.abs(st.W_K))  # (n, d_h)
+    E_h = g_d * (Xa @ np.abs(st.W_V))  # (n, d_h)
+    if not exact_in:  # the same sums in the same order as E_X @ |W| + g_d (|X| |W|)
+        E_q, E_k, E_h = (np.add(E_X @ np.abs(W), E, out=E) for W, E in ((st.W_Q, E_q), (st.W_K, E_k), (st.W_V, E_h)))
+    norms = (_rownorm(st.k), _rownorm(E_k), _rownorm(E_q), _rownorm(np.abs(st.q) + E_q))  # (n,) x 4
+    kmax, ekmax = float(norms[0].max()), float(norms[1].max())
+    sigma = abs(st.beta) * (norms[2] * kmax + norms[3] * ekmax)  # (n,)
     if dense and st.method != "exact":
         eps = exact_kernel_cert(X, st.W_Q, st.W_K, st.beta, st.R, st.cert.eps).err
         rr = 12 / (1 - eps) * gamma(n * (1 + d_h) + 4 * d + 40) if eps < 1 else math.inf
@@ -168,12 +175,22 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
         rho = np.where(2 * sigma >= 709.0, math.inf, rho)
         tau = np.where(rho < 1, rho / (1 - rho), math.inf)
     return HeadKernel(tau, rho, rr, 1 / (1 - rr) if rr < 0.5 else math.inf, E_h, E_q, E_k, sigma,
-                      np.broadcast_to(np.asarray(eps, dtype=float), (n,)), not E_X.any())  # fmt: skip
+                      np.broadcast_to(np.asarray(eps, dtype=float), (n,)), exact_in, norms)  # fmt: skip
 
 
 def _bnd(tau, M, ME, rr):
-    r"""$\tau M + (1+\tau)(1+r_r) M_E + r_r(1+\tau) M$ (Step 2); tau broadcast over rows (n, 1) or a scalar."""
-    return tau * M + (1 + tau) * ((1 + rr) * ME + rr * M)
+    r"""$\tau M + (1+\tau)(1+r_r) M_E + r_r(1+\tau) M$ (Step 2); tau broadcast over rows (n, 1) or a scalar, ME
+    may be a row (1, w) or a scalar that broadcasts against M.
+
+    Evaluated as ``tau * M + (1 + tau) * ((1 + rr) * ME + rr * M)``, every operation on the same operands as that
+    expression (IEEE addition and multiplication are commutative, so ``b + a`` is ``a + b`` bit for bit); the
+    temporaries of the shape of the result are reused in place."""
+    out = np.multiply(rr, M)  # rr M
+    if out.shape != np.broadcast_shapes(out.shape, np.shape(ME), np.shape(tau)):
+        return tau * M + (1 + tau) * ((1 + rr) * ME + rr * M)  # the result is larger than M: no temporary to reuse
+    np.add(out, (1 + rr) * ME, out=out)  # (1 + rr) ME + rr M
+    np.multiply(out, 1 + tau, out=out)  # (1 + tau) (...)
+    return np.add(out, tau * M, out=out)  # tau M + (1 + tau) (...)
 
 
 def _stack(blocks: dict, n: int) -> np.ndarray:
@@ -224,13 +241,16 @@ def forward_columns(st: HeadState, hk: HeadKernel) -> Fused:
     ha = np.abs(st.h)
     # Step 1' gains at most a factor 1 + 2 sigma_i / eps_i over Step 1 on row i: skipped (and its 2 d_h + 2 columns)
     # unless sigma_i > eps_i / 10 on at least half the rows (not for the causal first block's exact rows alone)
-    refine = hk.E_q is not None and float(np.median(hk.sigma - 0.1 * hk.eps)) > 0
+    # (the median of values none of which is > 0 is not > 0: the O(n) test spares the sort on exact inputs)
+    gap = None if hk.E_q is None else hk.sigma - 0.1 * hk.eps  # (n,)
+    refine = gap is not None and bool((gap > 0).any()) and float(np.median(gap)) > 0
     # an exact input (first layer): E_h is the rounding of h only, bounded by its column max (f~ rows sum to <= up)
     cols = [ha] + ([] if hk.exact_in else [hk.E_h])
     if refine:  # Cauchy-Schwarz over the head index: (n, 1) norms of k~ and E_k
-        kn, Ekn = _rownorm(np.abs(st.k))[:, None], _rownorm(hk.E_k)[:, None]
+        kn, Ekn = hk.norms[0][:, None], hk.norms[1][:, None]  # (x x = |x| |x| exactly: the norms of |k~| are k~'s)
         cols += [kn * ha, Ekn * ha, kn, Ekn]
-    return Fused(np.concatenate(cols, axis=1), np.zeros((n, 0)), hk, {"refine": refine})
+    Y = cols[0] if len(cols) == 1 else np.concatenate(cols, axis=1)  # (n, w_Y); one block: itself (a fresh array)
+    return Fused(Y, np.zeros((n, 0)), hk, {"refine": refine})
 
 
 def forward_bound(st: HeadState, hk: HeadKernel, work: Work, fused: Fused | None = None) -> np.ndarray:
@@ -254,24 +274,21 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work, fused: Fused | None
     fz = _carry(st, fused if kept else forward_columns(st, hk), work, dense)
     refine = fz.info["refine"]
     M = fz.FY * hk.up
-    if hk.exact_in:
-        M = np.concatenate([M[:, :d_h], np.broadcast_to(hk.up * hk.E_h.max(axis=0), (n, d_h)), M[:, d_h:]], axis=1)
-    Mh, ME = M[:, :d_h], M[:, d_h : 2 * d_h]
-    KH, EKH = M[:, 2 * d_h : 3 * d_h], M[:, 3 * d_h : 4 * d_h]  # f~(||k~|| |h~|), f~(||E_k|| |h~|)
-    Fk, FEk = M[:, 4 * d_h : 4 * d_h + 1], M[:, 4 * d_h + 1 :]  # f~||k~||, f~||E_k||  (n, 1)
+    if hk.exact_in:  # the bound of f~ E_h is the row up * max_j E_h,j (rows of f~ sum to <= up): no column of it
+        Mh, ME, o = M[:, :d_h], (hk.up * col_min_max(hk.E_h)[1])[None, :], d_h  # (n, d_h), (1, d_h) exact max
+    else:
+        Mh, ME, o = M[:, :d_h], M[:, d_h : 2 * d_h], 2 * d_h
+    KH, EKH = M[:, o : o + d_h], M[:, o + d_h : o + 2 * d_h]  # f~(||k~|| |h~|), f~(||E_k|| |h~|)
+    Fk, FEk = M[:, o + 2 * d_h : o + 2 * d_h + 1], M[:, o + 2 * d_h + 1 :]  # f~||k~||, f~||E_k||  (n, 1)
     tau = hk.tau[:, None]
     old = _bnd(tau, Mh, ME, hk.rr)
     if not refine:
         return old
     beta, eps = abs(st.beta), hk.eps
     onep = 1 + hk.tau  # f <= (1 + tau) f~
-    qh = np.abs(st.q) + hk.E_q
     with np.errstate(over="ignore", invalid="ignore"):
         es = (1 + eps) * np.exp(np.minimum(hk.sigma, 709.0))  # (n,)
-        Eqn, qhn = (
-            _rownorm(hk.E_q),
-            _rownorm(qh),
-        )  # (n,): |delta_ij| <= |beta| (||E_q,i|| ||k~_j|| + ||q^_i|| ||E_k,j||)
+        Eqn, qhn = hk.norms[2:]  # (n,): |delta_ij| <= |beta| (||E_q,i|| ||k~_j|| + ||q^_i|| ||E_k,j||), q^ = |q~| + E_q
         mu = onep * beta * (Eqn * Fk[:, 0] + qhn * FEk[:, 0])  # (n,)
         b = es * mu + eps  # (n,)
         Dh = onep[:, None] * beta * (Eqn[:, None] * KH + qhn[:, None] * EKH)  # (n, d_h)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from fastpath.causal import blocks
-from fastpath.centring import RECENTRE
+from fastpath.centring import RECENTRE, centred_cs_floor
 from fastpath.centring import recentre as make_centring
 from fastpath.dense import DenseHead, dense_forward
 from fastpath.features import feature_scale, monomial_plan, rank_of
@@ -112,8 +112,12 @@ def _centring(q, k, beta: float, R: float, recentre_: bool | str):
     searches for them only when the mean-centred Cauchy-Schwarz range is below R."""
     if recentre_ is False:
         return None
-    if recentre_ == "auto" and round_up_R(cs_bound(q - q.mean(axis=0), k - k.mean(axis=0), beta)) >= round_up_R(R):
-        return None  # O(n d) gate: not even the mean-centred Cauchy-Schwarz range is below R (the search costs more)
+    if recentre_ == "auto":  # O(n d) gate: not even the mean-centred Cauchy-Schwarz range is below R (the search
+        Rg = round_up_R(R)  # costs more); decided first by a lower bound of that range (round_up_R is monotone)
+        if round_up_R(centred_cs_floor(q, k, beta)) >= Rg:
+            return None
+        if round_up_R(cs_bound(q - q.mean(axis=0), k - k.mean(axis=0), beta)) >= Rg:
+            return None
     cen = make_centring(q, k, beta)
     if cen is not None and recentre_ == "auto" and round_up_R(cen.R) >= round_up_R(R):
         return None

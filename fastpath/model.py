@@ -294,7 +294,8 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
             trace.madds += n * d * d
             _finite(blk.T, i, f"the block output g_{i}")
         T_out = (Z + blk.T if blk is not None else Z) if residual else (inner if blk is None else blk.T)
-        _finite(T_out, i, f"the layer output T_{i}")
+        if T_out is not A:  # (A itself was checked just above)
+            _finite(T_out, i, f"the layer output T_{i}")
         c = FastLayerCache(T, states, A, Z, blk, T_out)
         with np.errstate(all="ignore"):  # a bound may overflow to inf (then refused as vacuous), never NaN
             if certificate == "a-priori":
@@ -305,8 +306,10 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
         trace.caches.append(c)
         scale = max(float(np.abs(st.h).max()) for st in states)  # |Attn| <= max |V| (rows of f sum to 1)
         _vacuous(f"Attn_{i}", c.cert["e_attn"], scale, i, trace, "X")
-        natural = float(np.abs(inner).max()) + (float(np.abs(blk.T).max()) if blk is not None else 0.0)
-        _vacuous(f"T_{i}", c.cert["e_out"], max(float(np.abs(T_out).max()), _floor(trace) * natural), i, trace, "X")
+        out_max = float(np.abs(T_out).max())
+        inner_max = out_max if inner is T_out else float(np.abs(inner).max())  # (the same array: its max once)
+        natural = inner_max + (float(np.abs(blk.T).max()) if blk is not None else 0.0)
+        _vacuous(f"T_{i}", c.cert["e_out"], max(out_max, _floor(trace) * natural), i, trace, "X")
         T, E_T = T_out, c.cert["e_out"]
     trace.cert_madds = cw.madds
     return trace
