@@ -133,6 +133,13 @@ class FastTrace:
         return rs.pop() if len(rs) == 1 else (False if not rs else "mixed")
 
     @property
+    def row_degrees(self) -> list[tuple[int, ...]]:
+        """Per layer and head, the degrees of its query-row groups (:mod:`fastpath.rowdegree`), ascending; one
+        degree where every row uses the head's own polynomial (causal, exact, clustered heads, or not chosen)."""
+        return [tuple(g.cert.degree for g in st.rows.groups) if getattr(st, "rows", None) is not None
+                else (st.cert.degree,) for c in self.caches for st in c.heads]  # fmt: skip
+
+    @property
     def cert_err(self) -> float:
         """Largest certified relative error of the kernels used (polynomial, or float64 rounding when exact)."""
         return max(st.cert.err for c in self.caches for st in c.heads)
@@ -222,7 +229,7 @@ def _vacuous(name: str, bound, scale: float, layer: int | None, trace, what: str
 def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=False, activation="identity", *,
             poly="chebyshev", memory_budget=MEMORY_BUDGET, block=None, degree=None, method="auto",
             exact_forward=False, certificate="a-posteriori", allow_vacuous=False,
-            recentre="auto") -> FastTrace:  # fmt: skip
+            recentre="auto", row_degrees="auto") -> FastTrace:  # fmt: skip
     r"""Fast forward of the m-layer model (Def. 1.3, J.1–J.2, K.1) with certified low-rank attention (#13, I.1).
 
     Args are those of :func:`reference.forward` plus
@@ -241,6 +248,10 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
     * ``recentre``: True, False or ``"auto"`` (default): exact re-centring of the logits (issue 14,
       :mod:`fastpath.centring`), the polynomial then covers $\beta(q - a)\cdot(k - c)$; ``"auto"`` re-centres a head
       when that shrinks its certified range; ``trace.recentred`` and ``trace.R_poly`` say what was used;
+    * ``row_degrees``: True, False or ``"auto"`` (default): on non-causal low-rank heads, a certified polynomial
+      per group of query rows on its own logit range (issue 14, :mod:`fastpath.rowdegree`); ``"auto"`` when it
+      cuts the query side's counted work by at least a quarter, False: one polynomial for all rows;
+      ``trace.row_degrees`` says what was used;
     * ``memory_budget`` (bytes; a rank needing more is refused with a ValueError naming R, eps, degree, rank and
       the budget) and ``block`` (tokens per streamed block; None = auto).
 
@@ -256,6 +267,10 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
         if isinstance(recentre, str):
             raise ValueError(f"recentre: expected True, False or 'auto', got {recentre!r}")
         recentre = v.flag("recentre", recentre)
+    if not (isinstance(row_degrees, str) and row_degrees == "auto"):
+        if isinstance(row_degrees, str):
+            raise ValueError(f"row_degrees: expected True, False or 'auto', got {row_degrees!r}")
+        row_degrees = v.flag("row_degrees", row_degrees)
     if degree is not None and (isinstance(degree, bool) or not isinstance(degree, int | np.integer) or degree < 0):
         raise ValueError(f"degree: expected None or an integer >= 0, got {degree!r}")
     degree = None if degree is None else int(degree)
@@ -282,7 +297,8 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
         cols = None if certificate == "a-priori" else aposteriori.forward_columns_fn(T, E_T)  # fused certificate
         states, A = attention_forward(T, L.W_Q, L.W_K, L.W_V, beta=beta, causal=causal, heads=heads, eps=eps,
                                       kind=poly, budget=memory_budget, block=block, degree=degree, method=method,
-                                      exact_forward=exact_forward, recentre=recentre, cert_cols=cols)  # fmt: skip
+                                      exact_forward=exact_forward, recentre=recentre, cert_cols=cols,
+                                      row_degrees=row_degrees)  # fmt: skip
         trace.madds += sum(st.madds for st in states)
         _finite(A, i, f"the attention output Attn_{i}")
         Z = T + A if residual else None  # (n, d)

@@ -164,3 +164,19 @@ def test_per_row_degrees_stay_within_both_certificates_with_one_or_two_heads(hea
     assert all(st.rows is not None for st in tr.caches[0].heads)
     c = compare(X, [L], G, eps=EPS, beta=beta, heads=heads, certificate=certificate)
     assert not c.violations, c.violations
+
+
+def test_the_public_forward_takes_row_degrees_and_says_which_degrees_it_used():
+    X, L, G, beta = _authors(2048)
+    on = fastpath.forward(X, [L], eps=EPS, beta=beta, method="lowrank")  # "auto" groups these rows
+    off = fastpath.forward(X, [L], eps=EPS, beta=beta, method="lowrank", row_degrees=False)
+    (degrees_on,), (degrees_off,) = on.row_degrees, off.row_degrees
+    assert len(degrees_on) >= 3 and list(degrees_on) == sorted(degrees_on) and degrees_on[-1] == on.degree
+    assert degrees_off == (off.degree,) and off.caches[0].heads[0].rows is None
+    single = _head(X, L, beta, False)  # the option off is the single-degree head, bit for bit
+    assert np.array_equal(off.output, single.s) and off.madds == single.madds
+    assert on.madds < off.madds  # counted work, the reason "auto" took the groups
+    with pytest.raises(ValueError, match="row_degrees"):
+        fastpath.forward(X, [L], eps=EPS, beta=beta, row_degrees="yes")
+    with pytest.raises(TypeError, match="row_degrees"):
+        fastpath.forward(X, [L], eps=EPS, beta=beta, row_degrees=1)
