@@ -129,6 +129,21 @@ def test_taylor_rel_bound_dominates_the_error_at_minus_rbar_and_is_nearly_tight(
         assert seen / exact > (0.94 if (Rbar, g) == (1.0, 16) else 0.5)  # spec §0.5 item 1 measured 0.95
 
 
+def test_taylor_rel_bound_cache_returns_a_fresh_evaluation_and_still_refuses_bad_input():
+    """The cache (a pure function of the exact float and g) answers with the uncached computation's float, for an
+    int, a float and a numpy float of the same value, and bad input is refused by name before the cache is asked."""
+    from fastpath.poly import _taylor_rel_bound, taylor_rel_bound
+
+    for Rbar, g in [(1.0, 16), (0.5, 3), (2, 7)]:
+        fresh = _taylor_rel_bound.__wrapped__(float(Rbar), g)
+        assert taylor_rel_bound(Rbar, g) == fresh == taylor_rel_bound(np.float64(Rbar), g)
+        assert taylor_rel_bound(Rbar, g) == fresh  # the second call is answered by the cache
+    with pytest.raises(ValueError, match="Rbar"):
+        taylor_rel_bound(np.ones(2), 3)
+    with pytest.raises(ValueError, match="g: expected"):
+        taylor_rel_bound(1.0, 2.0)
+
+
 @pytest.mark.paper("Lemma I.1")
 @pytest.mark.parametrize("Rbar", [0.0, 0.3, 2.0, 9.0])
 @pytest.mark.parametrize("eps", [1e-3, 1e-9, 1e-15])
