@@ -307,12 +307,14 @@ def all_bounds(q, k, beta) -> dict[str, float]:
 
 
 class Ranges(NamedTuple):
-    """The signed range (:func:`logit_bound`), the absolute range (:func:`abs_logit_bound`) and the count of
-    exact logits evaluated for them (the counted work; ``nan`` never: an overflow gives ``inf``)."""
+    """The signed range (:func:`logit_bound`), the absolute range (:func:`abs_logit_bound`), the count of
+    exact logits evaluated for them (the counted work; ``nan`` never: an overflow gives ``inf``) and
+    :func:`cs_bound` of the same input (bit for bit: the same norms, the same products)."""
 
     signed: float
     absolute: float
     pairs: int
+    cs: float = math.nan  # :func:`cs_bound` of the same q, k, beta, from the shared norms (nan: not computed)
 
 
 def logit_ranges(q, k, beta, *, rtol: float = 0.0, budget: int | None = None, eps: float | None = None,
@@ -363,7 +365,8 @@ def _ranges(q, k, b: float, which: tuple[bool, bool], rtol: float, budget: int |
                 r = min(r, prod_up(b, rot), cluster_bound(x, y, b, O=O))
                 pairs += min(8 * d, n, m) * (n + m)  # the cluster tail's top rows against all
             out[s] = math.inf if r != r else r
-    return Ranges(out[0], out[1], pairs)
+        cs_b = prod_up(b, float(nq.max()), float(nk.max()))  # cs_bound's expression on the same norms
+    return Ranges(out[0], out[1], pairs, math.inf if cs_b != cs_b else cs_b)
 
 
 @overflow_safe
