@@ -21,7 +21,10 @@ by measurement (``benchmarks/gemm_rate.py``, 2-core AMD EPYC, one BLAS thread, d
 rebuilt from its c×d_h inputs costs about as much as reading a kept block back from main memory (a pass over
 $2^{15}$ tokens: 54–70 ms rebuilt + GEMM vs 60–65 ms kept + GEMM), and keeping blocks needs fresh memory whose first
 touch cost 4–5× the build itself (141–166 ms vs 27–35 ms), so the whole backward ran 1.2–2× slower with every
-block kept, from $n = 2^{12}$ to $2^{16}$.
+block kept, from $n = 2^{12}$ to $2^{16}$. A pass that uses each block once (the non-causal forward's key and query
+passes) builds :data:`FORWARD_SPAN` blocks per :func:`fastpath.features.monomials` call (:meth:`Feats.spans`: half
+the numpy calls, the same products, so the same values) and still multiplies block by block, so its sums are
+those of the single blocks bit for bit.
 
 Shape legend: n tokens, d width, d_h head width, r rank, c tokens per block.
 """

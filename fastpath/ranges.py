@@ -307,9 +307,7 @@ def all_bounds(q, k, beta) -> dict[str, float]:
 
 
 class Ranges(NamedTuple):
-    """The signed range (:func:`logit_bound`), the absolute range (:func:`abs_logit_bound`), the count of
-    exact logits evaluated for them (the counted work; ``nan`` never: an overflow gives ``inf``) and
-    :func:`cs_bound` of the same input (bit for bit: the same norms, the same products)."""
+    """:func:`logit_bound`, :func:`abs_logit_bound`, exact logits evaluated (counted work), :func:`cs_bound`; no nan."""
 
     signed: float
     absolute: float
@@ -365,8 +363,7 @@ def _ranges(q, k, b: float, which: tuple[bool, bool], rtol: float, budget: int |
                 r = min(r, prod_up(b, rot), cluster_bound(x, y, b, O=O))
                 pairs += min(8 * d, n, m) * (n + m)  # the cluster tail's top rows against all
             out[s] = math.inf if r != r else r
-        cs_b = prod_up(b, float(nq.max()), float(nk.max()))  # cs_bound's expression on the same norms
-    return Ranges(out[0], out[1], pairs, math.inf if cs_b != cs_b else cs_b)
+    return Ranges(*out, pairs, min(math.inf, prod_up(b, float(nq.max()), float(nk.max()))))  # cs_bound; nan -> inf
 
 
 @overflow_safe
