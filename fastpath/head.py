@@ -21,7 +21,10 @@ by measurement (``benchmarks/gemm_rate.py``, 2-core AMD EPYC, one BLAS thread, d
 rebuilt from its c×d_h inputs costs about as much as reading a kept block back from main memory (a pass over
 $2^{15}$ tokens: 54–70 ms rebuilt + GEMM vs 60–65 ms kept + GEMM), and keeping blocks needs fresh memory whose first
 touch cost 4–5× the build itself (141–166 ms vs 27–35 ms), so the whole backward ran 1.2–2× slower with every
-block kept, from $n = 2^{12}$ to $2^{16}$.
+block kept, from $n = 2^{12}$ to $2^{16}$. A pass that uses each block once (the non-causal forward's key and query
+passes) builds :data:`FORWARD_SPAN` blocks per :func:`fastpath.features.monomials` call (:meth:`Feats.spans`: half
+the numpy calls, the same products, so the same values) and still multiplies block by block, so its sums are
+those of the single blocks bit for bit.
 
 Shape legend: n tokens, d width, d_h head width, r rank, c tokens per block.
 """
@@ -41,6 +44,7 @@ from fastpath.work import Work, mm
 from reference import attention as ref_attention
 
 FEATURE_CACHE_BYTES = 0  # default per-call feature cache (module docstring: rebuilding measured faster)
+FORWARD_SPAN = 2  # blocks per feature build in Feats.spans (half the numpy calls; the same values, block GEMMs)
 
 
 @dataclass
@@ -74,6 +78,7 @@ class HeadState:
     fused: object | None = None  # the forward certificate's columns and their products f~Y (fastpath.certificate)
     back_block: int = 0  # tokens per block of the non-causal backward (0: ``block``); fastpath.layer.backward_block
     rows: object | None = None  # fastpath.rowdegree.RowDegrees: per-row degrees (non-causal low-rank), or None
+    cs: float | None = None  # cs_bound(q, k, beta) when already known (fastpath.ranges.Ranges.cs), else None
 
     @property
     def rank(self) -> int:
@@ -111,8 +116,11 @@ class HeadState:
     def R_cs(self) -> float:
         r"""Cauchy-Schwarz $\beta \max_i\|q'_i\| \max_j\|k'_j\| \ge \beta\sum_e |q'_{ie}||k'_{je}|$ of the polynomial's
         inputs: the scale of the rounding of the fast products and of the diagonal blocks' logits (R and R_poly
-        may be tighter bounds of the logits themselves, :mod:`fastpath.ranges`)."""
-        return cs_bound(self.q, self.k, self.beta) if self.centring is None else self.centring.R_abs
+        may be tighter bounds of the logits themselves, :mod:`fastpath.ranges`); uncentred, the value ``cs`` kept
+        from the range computation when given (the same number), else computed."""
+        if self.centring is not None:
+            return self.centring.R_abs
+        return cs_bound(self.q, self.k, self.beta) if self.cs is None else self.cs
 
     @property
     def kernel_err(self) -> float:
@@ -212,6 +220,22 @@ class Feats:
             self.kept += nbytes
         return F
 
+    def spans(self, side: str, n: int, span: int = FORWARD_SPAN):
+        r"""Yield ``(t0, t1, F)`` over the blocks of ``self.block`` tokens in order, F = ``side``'s features of the
+        block (r, t1 - t0), built ``span`` blocks at a time into one reused (r, span c) buffer (fewer numpy calls
+        per token; each entry is the same product, so the same value) and counted r c per block as before. F is a
+        column slice of that buffer: use it before the next. Nothing is kept (a pass that uses each block once)."""
+        st, c = self.st, self.block
+        Z, scale = (st.qf, None) if side == "q" else (st.kf, st.w)
+        wide = np.empty((st.rank, span * c))
+        for T0 in range(0, n, span * c):
+            T1 = min(n, T0 + span * c)
+            F = monomials(Z[T0:T1], st.plan, wide, None if scale is None else scale[T0:T1])  # (r, T1 - T0)
+            for t0 in range(T0, T1, c):
+                t1 = min(T1, t0 + c)
+                self.work.add(st.rank * (t1 - t0))
+                yield t0, t1, F[:, t0 - T0 : t1 - T0]
+
     def q(self, t0: int, t1: int) -> np.ndarray:
         return self._get("q", t0, t1)
 
@@ -219,15 +243,18 @@ class Feats:
         return self._get("k", t0, t1)
 
 
-def right(work: Work, F: np.ndarray, S: np.ndarray, cwork: Work | None = None, w0: int = 0) -> np.ndarray:
+def right(work: Work, F: np.ndarray, S: np.ndarray, cwork: Work | None = None, w0: int = 0,
+          transposed: bool = False) -> np.ndarray:  # fmt: skip
     r"""$F^\top S$ for a feature block F (r, c) and a k-side matrix S (r, w) -> (c, w), counted.
 
     Formed as $(S^\top F)^\top$: the feature block is then read row-major by BLAS (measured faster than the
     transposed operand for the thin widths used here). With ``cwork``, the columns of S from ``w0`` on are the
-    certificate's (:func:`mm_fused`)."""
+    certificate's (:func:`mm_fused`). ``transposed=True``: S is given as the contiguous $S^\top$ (w, r) already
+    (a caller with one S for many blocks transposes it once; the same GEMM operands, so the same values)."""
+    St = S if transposed else np.ascontiguousarray(S.T)  # (w, r)
     if cwork is None:
-        return mm(work, np.ascontiguousarray(S.T), F).T  # (c, w)
-    return mm_fused(work, cwork, np.ascontiguousarray(S.T), F, w0, rows=True).T  # (c, w)
+        return mm(work, St, F).T  # (c, w)
+    return mm_fused(work, cwork, St, F, w0, rows=True).T  # (c, w)
 
 
 def mm_fused(work: Work, cwork: Work, A: np.ndarray, B: np.ndarray, w0: int, rows: bool = False) -> np.ndarray:

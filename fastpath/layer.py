@@ -184,7 +184,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
         dense = _dense_head(X, W_Q, W_K, W_V, beta, causal, work, budget)
         cert = exact_kernel_cert(X, W_Q, W_K, beta, R, eps)
         st = HeadState(W_Q, W_K, W_V, dense.W, beta, causal, q, k, h, R, cert, None, np.zeros(0), n,
-                       method="exact", dense=dense)  # fmt: skip
+                       method="exact", dense=dense, cs=bounds.cs)  # fmt: skip
         st.D, st.s = np.ones(n), dense.s
         st.madds = work.madds
         return st
@@ -200,7 +200,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     c = block or (min(CAUSAL_BLOCK, block_size(r, n)) if causal else block_size(r, n))
     st = HeadState(W_Q, W_K, W_V, W_Q @ W_K.T, beta, causal, q, k, h, R, cert, plan,
                    feature_scale(plan, cert.coeffs, beta), c, centring=cen, R_signed=Rs,
-                   exact_forward=exact_forward)  # fmt: skip
+                   exact_forward=exact_forward, cs=bounds.cs)  # fmt: skip
     if not causal and block is None:
         st.back_block = backward_block(r, n, d, d_h, c, budget)
     if (
@@ -219,11 +219,11 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     F = Feats(st, work, keep=False)  # every feature block is used once in the forward
     if not causal and st.rows is None:
         state = np.zeros((r, w))  # (r, w)  V_0^T [1 | h | Y_c], the forward's only left product
-        for t0, t1 in blocks(n, c):
-            state += mm_fused(work, cw, F.k(t0, t1), H[t0:t1], w0)  # (r, w)
-        Sa = st.a[:, None] * state  # (r, w)
-        for t0, t1 in blocks(n, c):
-            Y[t0:t1] = right(work, F.q(t0, t1), Sa, cw, w0)  # (c, w)
+        for t0, t1, Fk in F.spans("k", n):  # features built FORWARD_SPAN blocks at a time, GEMMs block by block
+            state += mm_fused(work, cw, Fk, H[t0:t1], w0)  # (r, w)
+        SaT = np.ascontiguousarray((st.a[:, None] * state).T)  # (w, r), transposed once for every block
+        for t0, t1, Fq in F.spans("q", n):
+            Y[t0:t1] = right(work, Fq, SaT, cw, w0, transposed=True)  # (c, w)
     elif not causal:  # per-row degrees (fastpath.rowdegree): keys at rank r degree by degree, queries by group
         state = np.zeros((r, w))  # (r, w)
         for t0, t1, slabs in key_blocks(st, work):

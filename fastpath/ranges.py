@@ -307,12 +307,12 @@ def all_bounds(q, k, beta) -> dict[str, float]:
 
 
 class Ranges(NamedTuple):
-    """The signed range (:func:`logit_bound`), the absolute range (:func:`abs_logit_bound`) and the count of
-    exact logits evaluated for them (the counted work; ``nan`` never: an overflow gives ``inf``)."""
+    """:func:`logit_bound`, :func:`abs_logit_bound`, exact logits evaluated (counted work), :func:`cs_bound`; no nan."""
 
     signed: float
     absolute: float
     pairs: int
+    cs: float = math.nan  # :func:`cs_bound` of the same q, k, beta, from the shared norms (nan: not computed)
 
 
 def logit_ranges(q, k, beta, *, rtol: float = 0.0, budget: int | None = None, eps: float | None = None,
@@ -363,7 +363,7 @@ def _ranges(q, k, b: float, which: tuple[bool, bool], rtol: float, budget: int |
                 r = min(r, prod_up(b, rot), cluster_bound(x, y, b, O=O))
                 pairs += min(8 * d, n, m) * (n + m)  # the cluster tail's top rows against all
             out[s] = math.inf if r != r else r
-    return Ranges(out[0], out[1], pairs)
+    return Ranges(*out, pairs, min(math.inf, prod_up(b, float(nq.max()), float(nk.max()))))  # cs_bound; nan -> inf
 
 
 @overflow_safe

@@ -158,12 +158,14 @@ def scaled(a: np.ndarray, S: np.ndarray, w0: int, work: Work, cwork: Work | None
     return a[:, None] * S[:r_g]  # (r_g, w)
 
 
-def row_ranges(qf: np.ndarray, kf: np.ndarray, beta: float, R: float) -> np.ndarray:
+def row_ranges(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, qn: np.ndarray | None = None,
+               kmax: float | None = None) -> np.ndarray:  # fmt: skip
     r"""$R_i = \min(R, |\beta|\,\|q'_i\| \max_j\|k'_j\|)$ per query row, evaluated upwards: (n, d_h), (n, d_h) ->
     (n,). Each is an upper bound of $\max_j |\beta q'_i \cdot k'_j|$ for the float64 entries given (R bounds every
-    row; the product of upward norms, each float product moved one float up, bounds the exact one)."""
-    kmax = float(norms_up(kf).max())
-    return np.minimum(R, up(up(abs(float(beta)) * norms_up(qf)) * kmax))  # (n,)
+    row; the product of upward norms, each float product moved one float up, bounds the exact one). ``qn``,
+    ``kmax``: ``norms_up(qf)`` and ``norms_up(kf).max()`` when the caller has them (else computed)."""
+    kmax = float(norms_up(kf).max() if kmax is None else kmax)
+    return np.minimum(R, up(up(abs(float(beta)) * (norms_up(qf) if qn is None else qn)) * kmax))  # (n,)
 
 
 def _grid(Ri: np.ndarray) -> np.ndarray:
@@ -185,7 +187,8 @@ def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyC
     if option is False:
         return None
     n, d_h = qf.shape
-    Ri = row_ranges(qf, kf, beta, R)  # (n,)
+    qn, kn = norms_up(qf), norms_up(kf).max()  # (n,), the largest key norm: for the ranges and the groups' scales
+    Ri = row_ranges(qf, kf, beta, R, qn, kn)  # (n,)
     Rg = _grid(Ri)  # (n,)
     by_degree: dict[int, PolyCert] = {cert.degree: cert}
     deg = np.full(n, cert.degree, dtype=np.int64)  # rows above the last group closed below: the head's polynomial
@@ -200,15 +203,14 @@ def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyC
             c = cert  # never above the head's degree: its rank bounds every state
         if c.degree not in by_degree or c.R > by_degree[c.degree].R:
             by_degree[c.degree] = c  # the largest range of a degree covers the smaller ones
-        deg[(Rg > lo) & (Rg <= v)] = c.degree
+        if c.degree != cert.degree:  # rows keep the head's degree otherwise: no mask pass
+            deg[(Rg > lo) & (Rg <= v)] = c.degree
         lo, acc = v, 0
-    if len(set(deg.tolist())) < 2:
+    if n == 0 or not (deg != deg[0]).any():  # one degree for every row (an O(n) test, no set of n ints)
         return None
     by_degree = {p: c for p, c in by_degree.items() if (deg == p).any()}
     if len(by_degree) < 2:
         return None
-    kn = norms_up(kf).max()
-    qn = norms_up(qf)  # (n,)
     groups, err = [], np.empty(n)
     for p in sorted(by_degree):
         c = by_degree[p]

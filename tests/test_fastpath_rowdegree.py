@@ -124,7 +124,7 @@ def test_a_degree_too_low_for_the_rows_breaks_the_certificate(monkeypatch):
     than the features see would do). Its rows get a polynomial certified on half their range, the certificate
     trusts that polynomial's error, and some entry falls outside its bound."""
     true_ranges = rowdegree.row_ranges
-    monkeypatch.setattr(rowdegree, "row_ranges", lambda q, k, beta, R: true_ranges(q, k, beta, R) / 2)
+    monkeypatch.setattr(rowdegree, "row_ranges", lambda q, k, beta, R, *norms: true_ranges(q, k, beta, R, *norms) / 2)
     X, L, G, beta = _authors(1024)
     c = compare(X, [L], G, eps=EPS, beta=beta)
     assert c.violations, c.ratio
