@@ -60,7 +60,8 @@ from fastpath.lowrank import (
 )
 from fastpath.poly import certified_poly, degree_lower_estimate, round_up_R
 from fastpath.ranges import FAST_RTOL, cs_bound, logit_ranges
-from fastpath.rowdegree import ROW_DEGREES, key_blocks, plan_rows, scaled
+from fastpath.rowdegree import check_option as check_row_degrees
+from fastpath.rowdegree import key_blocks, plan_rows, scaled
 from fastpath.work import Work, mm
 from reference.attention import TERM_NAMES, head_blocks
 
@@ -145,8 +146,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     """
     if recentre not in RECENTRE or not isinstance(recentre, bool | str):
         raise ValueError(f"recentre: expected True, False or 'auto', got {recentre!r}")
-    if row_degrees not in ROW_DEGREES or not isinstance(row_degrees, bool | str):
-        raise ValueError(f"row_degrees: expected True, False or 'auto', got {row_degrees!r}")
+    check_row_degrees(row_degrees)
     n, d = X.shape
     work = Work()
     q, k, h = mm(work, X, W_Q), mm(work, X, W_K), mm(work, X, W_V)  # (n, d_h) each

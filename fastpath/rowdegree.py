@@ -175,6 +175,12 @@ def _grid(Ri: np.ndarray) -> np.ndarray:
     return np.where(Rg < Ri, Rg * 2.0 ** (1 / s), Rg)  # guard the float log2
 
 
+def check_option(option) -> None:
+    """Refuses a ``row_degrees`` value other than True, False or ``"auto"``, by name (the one home of the check)."""
+    if option not in ROW_DEGREES or not isinstance(option, bool | str):
+        raise ValueError(f"row_degrees: expected True, False or 'auto', got {option!r}")
+
+
 def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyCert, eps: float,
               option: bool | str) -> RowDegrees | None:  # fmt: skip
     r"""The row groups of a head (module docstring), or None when ``option`` is False, when one degree covers
@@ -182,8 +188,7 @@ def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyC
 
     qf, kf (n, d_h): the polynomial's inputs; R: the certified range of their logits, which ``cert`` (the head's
     polynomial, of the kind and target ``eps`` the groups use) covers."""
-    if option not in ROW_DEGREES or not isinstance(option, bool | str):
-        raise ValueError(f"row_degrees: expected True, False or 'auto', got {option!r}")
+    check_option(option)
     if option is False:
         return None
     n, d_h = qf.shape
@@ -226,4 +231,4 @@ def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyC
 
 
 __all__ = ["KEY_BLOCK", "ROW_DEGREES", "ROW_MIN_GROUP", "ROW_MIN_SAVING", "ROW_STEPS_PER_OCTAVE", "RowDegrees",
-           "RowGroup", "key_blocks", "plan_rows", "row_ranges", "scaled"]  # fmt: skip
+           "RowGroup", "check_option", "key_blocks", "plan_rows", "row_ranges", "scaled"]  # fmt: skip
