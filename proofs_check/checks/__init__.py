@@ -22,4 +22,5 @@ MODULES = [
     "fast_cert_limits",  # how far any certificate on the same information can be tightened (docs/certificate_limits.md)
     "fast_cert_layers",  # the per-layer growth of the propagated bound against |J|^T E
     "fast_clustered",  # the clustered kernel of issue 14 item 3 (fastpath.clustered)
+    "fast_rowdegree",  # per-row polynomial degrees of issue 14 item 3 (fastpath.rowdegree)
 ]
