@@ -41,6 +41,7 @@ import numpy as np
 
 from fastpath.bounds import activation_lipschitz
 from fastpath.certificate import backward_bound, backward_columns, forward_bound, forward_columns, head_kernel
+from fastpath.directed import TINY, own_up
 from fastpath.lowrank import U_ROUND, gamma
 from fastpath.work import Work
 from reference.attention import TERM_NAMES
@@ -54,12 +55,20 @@ def dphi_sup(act: str, U: np.ndarray, E: np.ndarray) -> np.ndarray:
     lo = np.maximum(np.abs(U) - E, 0.0)  # smallest |x| in the interval
     hi = np.abs(U) + E  # largest |x|
     if act == "tanh":
-        return (1 - np.tanh(lo) ** 2) * (1 + 8 * U_ROUND)  # sech^2 decreases in |x|
+        return _sech2_up(lo)  # sech^2 decreases in |x|
     if act == "softplus":
         return 1 / (1 + np.exp(-(U + E))) * (1 + 8 * U_ROUND)  # sigmoid increases
     if act == "cube":
         return 3 * hi * hi * (1 + 8 * U_ROUND)
     return np.full(U.shape, activation_lipschitz(act, 0.0)[0])  # identity, relu: 1; gelu: 1.129
+
+
+def _sech2_up(x: np.ndarray) -> np.ndarray:
+    r"""An upper bound of $\mathrm{sech}^2 x = 1 - \tanh^2 x$ for $x \ge 0$: as $1/\cosh^2 x$ (no cancellation;
+    $1 - \tanh^2$ loses about $u/\mathrm{sech}^2 x$ relative, $10^{-8}$ at x = 10), moved up past the rounding and
+    cosh's error (:func:`fastpath.directed.own_up`), and at least the smallest subnormal where cosh overflows."""
+    with np.errstate(over="ignore"):
+        return np.maximum(own_up(1 / np.cosh(x) ** 2, 3, 1), TINY)
 
 
 def dphi_change(act: str, U: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -122,15 +131,15 @@ def forward_step(states, T, E_T, A, Z, blk, act: str, residual: bool, W_g, work:
         if st.fused is not None:
             st.fused.Y = st.fused.FY = None
     if residual:
-        E_inner = E_T + E_A + 2 * U_ROUND * np.abs(Z)
+        E_inner = own_up(E_T + E_A + 2 * U_ROUND * np.abs(Z), 8)  # Step 0': the certificate's own arithmetic
     else:
         E_inner = E_A
     E_U, E_out = np.zeros_like(T), E_inner
     if blk is not None:
         Wa = np.abs(W_g)
-        E_U = E_inner @ Wa + 2 * gamma(d + 2) * ((np.abs(blk.Z) + E_inner) @ Wa)
+        E_U = own_up(E_inner @ Wa + 2 * gamma(d + 2) * ((np.abs(blk.Z) + E_inner) @ Wa), 2 * d + 16)
         E_g = dphi_sup(act, blk.U, E_U) * E_U + _ACT_ROUND * (np.abs(blk.T) + np.abs(blk.U) + E_U)
-        E_out = E_inner + E_g + 2 * U_ROUND * np.abs(blk.T + Z) if residual else E_g
+        E_out = own_up(E_inner + E_g + 2 * U_ROUND * np.abs(blk.T + Z) if residual else E_g, 32)
     # the states need the dense kernel's tau only for the forward; the backward uses the low-rank one
     back = [head_kernel(st, T, E_T) if st.exact_forward else hk for st, hk in zip(states, kern, strict=True)]
     # E_s: each head's own bound, the column block of E_A (one head: E_A itself)
@@ -151,13 +160,13 @@ def backward_prepare(c, L, act: str, residual: bool, gT, E_gT, G, dphi) -> dict 
         Y = gT * dphi  # (n, d)
         Ya = np.abs(Y)
         E_Y = E_gT * np.abs(dphi) + (np.abs(gT) + E_gT) * dphi_change(act, blk.U, E_U)
-        E_Y = E_Y + _ACT_ROUND * (np.abs(dphi) + 1 + np.abs(blk.U)) * (np.abs(gT) + E_gT)
+        E_Y = own_up(E_Y + _ACT_ROUND * (np.abs(dphi) + 1 + np.abs(blk.U)) * (np.abs(gT) + E_gT), 32)
         Wa = np.abs(L.W_g)
-        E_gin = E_Y @ Wa.T + 2 * gamma(d + 2) * ((Ya + E_Y) @ Wa.T)
+        E_gin = own_up(E_Y @ Wa.T + 2 * gamma(d + 2) * ((Ya + E_Y) @ Wa.T), 2 * d + 16)
         Za = np.abs(blk.Z)
-        b_dWg = E_in.T @ Ya + (Za + E_in).T @ E_Y + 2 * gamma(n + 2) * ((Za + E_in).T @ (Ya + E_Y))
+        b_dWg = own_up(E_in.T @ Ya + (Za + E_in).T @ E_Y + 2 * gamma(n + 2) * ((Za + E_in).T @ (Ya + E_Y)), n + 16)
     if residual:
-        E_G = E_gT + (E_gin if L.W_g is not None else 0.0) + 2 * U_ROUND * np.abs(G)
+        E_G = own_up(E_gT + (E_gin if L.W_g is not None else 0.0) + 2 * U_ROUND * np.abs(G), 8)
     else:
         E_G = E_gin if L.W_g is not None else E_gT
     d_h = d // len(c.heads)
@@ -191,10 +200,11 @@ def backward_step(c, L, act: str, residual: bool, gT, E_gT, G, g_in, ag, dphi, w
           for l, (st, hk) in enumerate(zip(c.heads, c.cert["kern"], strict=True))]  # fmt: skip
     E_dX = sum(b.dX for b in hb)
     terms_b = {t: sum(b.terms[t] for b in hb) for t in TERM_NAMES}
-    if len(hb) > 1:
-        E_dX = E_dX + gamma(len(hb)) * sum(np.abs(t) for t in ag.terms.values())
+    if len(hb) > 1:  # the sums over heads, the fast sum's rounding, and the bounds' own (Step 0')
+        E_dX = own_up(E_dX + gamma(len(hb)) * sum(np.abs(t) for t in ag.terms.values()), len(hb) + 4)
+        terms_b = {t: own_up(v, len(hb)) for t, v in terms_b.items()}
     b_dWV = np.concatenate([b.dW_V for b in hb], axis=1)  # (d, d)
-    E_new = E_dX + E_G + 2 * U_ROUND * np.abs(ag.dX + G) if residual else E_dX
+    E_new = own_up(E_dX + E_G + 2 * U_ROUND * np.abs(ag.dX + G), 8) if residual else E_dX
     return dict(dW_h=[b.dW for b in hb], dW_V=b_dWV, dW_g=b_dWg, G=E_G, terms=terms_b, e_gT=E_new, dT=E_new)
 
 

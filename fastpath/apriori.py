@@ -29,6 +29,7 @@ from fastpath.bounds import (
     forward_bound,
     head_rho,
 )
+from fastpath.directed import own_up
 from reference.attention import TERM_NAMES
 
 
@@ -38,14 +39,14 @@ def forward_step(states, T, e_T: float, A, Z, blk, act_name: str, residual: bool
     rhos = [head_rho(st, T, e_T) for st in states]
     e_A = max(forward_bound(st, hr, e_T) for st, hr in zip(states, rhos, strict=True))
     inner = Z if residual else A
-    e_inner = e_T + e_A + block_round(float(np.abs(Z).max()), 2) if residual else e_A
+    e_inner = own_up(e_T + e_A + block_round(float(np.abs(Z).max()), 2), 8) if residual else e_A  # Step 0'
     e_U, e_out = 0.0, e_inner
     if blk is not None:
         e_U = e_inner * float(np.abs(W_g).sum(axis=0).max())
-        e_U += block_round(float((np.abs(inner) @ np.abs(W_g)).max()), d)
+        e_U = own_up(e_U + block_round(float((np.abs(inner) @ np.abs(W_g)).max()), d), 2 * d + 16)
         M = float(np.abs(blk.U).max()) + e_U
         e_g = activation_lipschitz(act_name, M)[0] * e_U + block_round(float(np.abs(blk.T).max()) + M, 8)
-        e_out = e_inner + e_g if residual else e_g
+        e_out = own_up(e_inner + e_g if residual else e_g, 32)
     return dict(rho=rhos, e_in=e_T, e_attn=e_A, e_inner=e_inner, e_U=e_U, e_out=e_out)
 
 
@@ -62,12 +63,13 @@ def g_backward_bound(gT, e_gT: float, c, W_g, act_name: str, dphi: np.ndarray):
         e_Y = e_gT * L1 + (float(np.abs(gT[flip]).max()) + e_gT if flip.any() else 0.0)
     else:
         e_Y = e_gT * L1 + (gmax + e_gT) * L2 * e_U
-    e_Y += block_round(float(np.abs(Y).max()), 4)
+    e_Y = own_up(e_Y + block_round(float(np.abs(Y).max()), 4), 32)
     e_in = e_Y * float(np.abs(W_g).sum(axis=1).max()) + block_round(float((np.abs(Y) @ np.abs(W_g).T).max()), d)
+    e_in = own_up(e_in, 2 * d + 16)
     Ia, Ya = np.abs(c.blk.Z), np.abs(Y)
     e_inner = c.cert["e_inner"]
     e_dWg = e_inner * Ya.sum(axis=0)[None, :] + (Ia.sum(axis=0)[:, None] + n * e_inner) * e_Y
-    e_dWg = e_dWg + block_round(1.0, n) * ((Ia + e_inner).T @ (Ya + e_Y))  # (d, d)
+    e_dWg = own_up(e_dWg + block_round(1.0, n) * ((Ia + e_inner).T @ (Ya + e_Y)), n + 16)  # (d, d)
     return e_in, e_dWg
 
 
@@ -80,18 +82,18 @@ def backward_step(c, L, act_name: str, residual: bool, gT, e_gT: float, G, g_in,
     else:
         e_gin = 0.0
     if residual:
-        e_G = e_gT + e_gin + block_round(float(np.abs(gT).max()), 2)
+        e_G = own_up(e_gT + e_gin + block_round(float(np.abs(gT).max()), 2), 8)
     else:
         e_G = e_gin if L.W_g is not None else e_gT
     d_h = d // len(c.heads)
     hb = [backward_bound(st, hr, c.T_in, G[:, l * d_h : (l + 1) * d_h], c.cert["e_in"], e_G)
           for l, (st, hr) in enumerate(zip(c.heads, c.cert["rho"], strict=True))]  # fmt: skip
-    e_dX = sum(b.dX for b in hb)
-    terms_b = {t: np.full((n, d), sum(b.terms[t] for b in hb)) for t in TERM_NAMES}
+    e_dX = own_up(sum(b.dX for b in hb), len(hb))  # Step 0': the sum over heads
+    terms_b = {t: np.full((n, d), own_up(sum(b.terms[t] for b in hb), len(hb))) for t in TERM_NAMES}
     b_dW_h = [b.dW for b in hb]
     b_dWV = np.concatenate([b.dW_V for b in hb], axis=1)  # (d, d)
     if residual:
-        e_new = e_dX + e_G + block_round(float(np.abs(ag.dX).max() + np.abs(G).max()), 6)
+        e_new = own_up(e_dX + e_G + block_round(float(np.abs(ag.dX).max() + np.abs(G).max()), 6), 8)
     else:
         e_new = e_dX
     return dict(dW_h=b_dW_h, dW_V=b_dWV, dW_g=b_dWg, G=np.full((n, d), e_G), terms=terms_b, e_gT=e_new,

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastpath.directed import own_up
 from fastpath.layer import HeadState
 from fastpath.lowrank import U_ROUND, abs_sum_at, gamma
 
@@ -151,7 +152,7 @@ def forward_bound(st: HeadState, hr: HeadRho, e_X: float) -> float:
     r"""Lemma C.14 / #13 (sharpened): $|\tilde s - s| \le \rho \|\tilde h\|_\infty + e_h$ plus rounding."""
     H = float(np.abs(st.h).max())
     e_h = e_X * float(np.abs(st.W_V).sum(axis=0).max())
-    return hr.rho * H + e_h + hr.rr * (H + e_h)
+    return own_up(hr.rho * H + e_h + hr.rr * (H + e_h), 4 * st.W_Q.shape[0] + 64)  # Step 0': own arithmetic
 
 
 @dataclass
@@ -196,7 +197,9 @@ def backward_bound(st: HeadState, hr: HeadRho, X: np.ndarray, G: np.ndarray, e_X
     cg = Ga.sum(axis=0)  # (d_h,)
     dWV = rho * np.outer(mx, cg) + e_X * cg[None, :] + n * (mx[:, None] + e_X) * e_G  # (d, d_h)
     dWV = dWV + rr * np.outer(mx + e_X, cg + n * e_G)
-    return HeadBound(terms, sum(terms.values()), dW, dWV)
+    own = n + 8 * (d + d_h) + 128  # Step 0' (docs/certificate.md): the bound's own arithmetic, n-term sums
+    return HeadBound({t: own_up(v, own) for t, v in terms.items()}, own_up(sum(terms.values()), own),
+                     own_up(dW, own), own_up(dWV, own))  # fmt: skip
 
 
 def matmul_bound(B: np.ndarray, W: np.ndarray, mag: np.ndarray | None = None) -> np.ndarray:
@@ -204,7 +207,7 @@ def matmul_bound(B: np.ndarray, W: np.ndarray, mag: np.ndarray | None = None) ->
     out = B @ np.abs(W)
     if mag is not None:
         out = out + 2 * gamma(W.shape[0] + 4) * (mag @ np.abs(W))
-    return out
+    return own_up(out, W.shape[0] + 8)  # Step 0': the bound's own d-term sums
 
 
 def weight_bounds(b_dW_h, heads, dWh):

@@ -104,7 +104,7 @@ import numpy as np
 
 from fastpath.apply import f_products
 from fastpath.bounds import rounding_rel
-from fastpath.directed import col_min_max
+from fastpath.directed import LIBM, col_min_max, down, own_up, up
 from fastpath.layer import HeadState
 from fastpath.lowrank import exact_kernel_cert, gamma
 from fastpath.work import Work
@@ -170,13 +170,30 @@ def head_kernel(st: HeadState, X: np.ndarray, E_X: np.ndarray, dense: bool = Fal
         if st.method == "clustered":  # fastpath.clustered: per row, the largest error of its cluster pairs
             eps = st.op.row_eps  # (n,)
         _, rr = rounding_rel(st, n, d)
-    with np.errstate(over="ignore", invalid="ignore"):
-        e2s = np.exp(np.minimum(2 * sigma, 709.0))
-        rho = np.where(eps < 1, e2s * (1 + eps) / (1 - eps) - 1, math.inf)
-        rho = np.where(2 * sigma >= 709.0, math.inf, rho)
-        tau = np.where(rho < 1, rho / (1 - rho), math.inf)
+    rho, tau = rho_tau(sigma, eps)
     return HeadKernel(tau, rho, rr, 1 / (1 - rr) if rr < 0.5 else math.inf, E_h, E_q, E_k, sigma,
                       np.broadcast_to(np.asarray(eps, dtype=float), (n,)), exact_in, norms)  # fmt: skip
+
+
+def rho_tau(sigma, eps):
+    r"""Step 1's $\rho = e^{2\sigma}(1+\varepsilon)/(1-\varepsilon) - 1$ and $\tau = \rho/(1-\rho)$ for σ, ε >= 0
+    (arrays of one shape, or scalars), each an upper bound of its exact value (docs/certificate.md, *Step 0'*).
+
+    $(1+\varepsilon)/(1-\varepsilon) = e^{2\,\mathrm{artanh}\,\varepsilon}$, so $\rho = \mathrm{expm1}(2\sigma + 2\,
+    \mathrm{artanh}\,\varepsilon)$ without the cancellation of forming $e^{2\sigma}(1+\varepsilon)/(1-\varepsilon)$
+    and subtracting 1 (that loses about $u/\rho$ relative, either sign: $3 \cdot 10^{-4}$ at $\varepsilon =
+    10^{-13}$); the argument and the result are moved up past the functions' error
+    (:data:`fastpath.directed.LIBM`) and each rounding, and $1 - \rho$ down. inf where $2\sigma + 2\,\mathrm{artanh}
+    \,\varepsilon \ge 709$ or $\varepsilon \ge 1/2$ ($\rho \ge 2$ there: the certificate is refused either way),
+    $\tau$ also where $\rho \ge 1$."""
+    sigma, eps = np.asarray(sigma, dtype=float), np.asarray(eps, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = up(np.arctanh(np.minimum(eps, 0.5)) * LIBM)  # (n,) artanh(eps) upwards; eps >= 1/2 gives inf below
+        s = up(2 * sigma + up(2 * t))  # (n,) 2 sigma is exact
+        rho = up(np.expm1(np.minimum(s, 709.0)) * LIBM)  # (n,)
+        rho = np.where((eps < 0.5) & (s < 709.0), rho, math.inf)
+        tau = np.where(rho < 1, up(rho / down(1 - rho)), math.inf)
+    return rho, tau
 
 
 def _bnd(tau, M, ME, rr):
@@ -282,9 +299,10 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work, fused: Fused | None
     KH, EKH = M[:, o : o + d_h], M[:, o + d_h : o + 2 * d_h]  # f~(||k~|| |h~|), f~(||E_k|| |h~|)
     Fk, FEk = M[:, o + 2 * d_h : o + 2 * d_h + 1], M[:, o + 2 * d_h + 1 :]  # f~||k~||, f~||E_k||  (n, 1)
     tau = hk.tau[:, None]
+    own = 4 * st.W_Q.shape[0] + 64  # the longest chain of this bound's own arithmetic (Step 0'): two d-term sums
     old = _bnd(tau, Mh, ME, hk.rr)
     if not refine:
-        return old
+        return own_up(old, own)
     beta, eps = abs(st.beta), hk.eps
     onep = 1 + hk.tau  # f <= (1 + tau) f~
     with np.errstate(over="ignore", invalid="ignore"):
@@ -296,11 +314,11 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work, fused: Fused | None
         first = (es[:, None] * Dh + (eps + b)[:, None] * onep[:, None] * Mh) / (1 - b)[:, None]
         new = first + (1 + tau) * ((1 + hk.rr) * ME + hk.rr * Mh)
         ok = (b < 0.5) & np.isfinite(es)
-        rho2 = (es * hk.sigma + eps + b) / (1 - b)
-        tau2 = np.where(ok & (rho2 < 1), rho2 / (1 - rho2), math.inf)
+        rho2 = own_up((es * hk.sigma + eps + b) / (1 - b), own)  # (n,) upwards (Step 0')
+        tau2 = np.where(ok & (rho2 < 1), up(rho2 / down(1 - rho2)), math.inf)
     hk.tau = np.minimum(hk.tau, tau2)
     work.add(4 * n * d_h)
-    return np.where(ok[:, None], np.minimum(old, new), old)
+    return own_up(np.where(ok[:, None], np.minimum(old, new), old), own)
 
 
 @dataclass
@@ -355,18 +373,18 @@ def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray
     (else computed here by :func:`fastpath.apply.f_products`)."""
     n, d = X.shape
     d_h = G.shape[1]
-    beta, rr, up = abs(st.beta), hk.rr, hk.up
+    beta, rr, upf = abs(st.beta), hk.rr, hk.up  # upf: computed -> true magnitude
     Xa, Ga, ha = np.abs(X), np.abs(G), np.abs(st.h)
     Xh = Xa + E_X
     fz = _carry(st, fused if fused is not None else backward_columns(st, hk, X, E_X, G, E_G, ds), work)
     info = fz.info
     dK, Ka, exact_in = info["dK"], info["Ka"], info["exact_in"]
     hn, Gn, Ehn, hhn, EGn, Ghn = info["norms"]
-    R, L = _unstack(info["right"], fz.FY, up), _unstack(info["left"], fz.FZ, up)
+    R, L = _unstack(info["right"], fz.FY, upf), _unstack(info["left"], fz.FZ, upf)
     if exact_in:  # f~(||E_h|| . |X~|) <= max_j ||E_h,j|| f~|X~|: E_h is rounding only here
         R["B"] = float(Ehn.max()) * R["X"]
     RA, RB, RX, RE = R["A"], R["B"], R["X"], R["E"]
-    RH = up * ha.max(axis=0)[None, :]  # f~|h~| <= max_j |h~_j| (rows of f~ sum to at most 1/(1 - r_r)); rounding only
+    RH = upf * ha.max(axis=0)[None, :]  # f~|h~| <= max_j |h~_j| (rows of f~ sum to at most 1/(1 - r_r)); rounding only
     tau, tmax = hk.tau[:, None], float(hk.tau.max())
     # row side: p1 X, p2 X = K . fX
     M1 = Gn * RA  # (n, d) bound of the magnitude of p1~ X~
@@ -404,7 +422,9 @@ def backward_bound(st: HeadState, hk: HeadKernel, X: np.ndarray, E_X: np.ndarray
     dW = beta * (E_X.T @ Y_mag + Xh.T @ (b_p1X + b_p2X) + (gn + rr) * (Xh.T @ ref_mag))  # (d, d)
     dWV = Xh.T @ LGV if exact_in else E_X.T @ (LG * (1 + rr)) + Xh.T @ LGV  # (d, d_h)
     work.add(n * d * (7 * d + (2 if exact_in else 3) * d_h))  # the closing products above
-    return HeadBoundPost(terms, dX, dW * up, dWV * up)
+    own = n + 4 * (d + d_h) + 128  # the longest chain of this bound's own arithmetic (Step 0'): an n-term sum
+    return HeadBoundPost({t: own_up(v, own) for t, v in terms.items()}, own_up(dX, own), own_up(dW * upf, own),
+                         own_up(dWV * upf, own))  # fmt: skip
 
 
 __all__ = ["HeadBoundPost", "HeadKernel", "backward_bound", "forward_bound", "head_kernel"]

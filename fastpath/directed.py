@@ -78,6 +78,21 @@ def matmul_encl(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return A @ B, up(up(absmatmul_up(A, B) * gam(d)) + d * TINY)  # gamma_d |A||B| + underflow
 
 
+LIBM = 1.0 + 2.0**-40  # covers numpy's exp, expm1, arctanh, tanh, cosh (a few ulps: SVML <= 4, glibc <= 2) up to 2^12
+
+
+def own_up(x, m: int, f: int = 4):
+    r"""An upper bound of a non-negative quantity whose float64 evaluation ``x`` took a chain of at most m
+    arithmetic operations and f elementary functions (the certificates' own arithmetic, docs/certificate.md,
+    *Step 0'*): sums, products and quotients of non-negative numbers, $1 - y$ with $0 \le y \le 1/2$ (relative error
+    at most that of y), and numpy's exp, expm1, tanh, cosh of arguments that are themselves upper bounds (increasing
+    functions). Each operation moves its result by a factor in $[1 - u, 1 + u]$, each function by one in
+    $[1/\mathrm{LIBM}, \mathrm{LIBM}]$ (:data:`LIBM`), a subtraction $1 - y$ at most doubles a relative error; so the
+    exact value is at most ``x`` $(1 - u)^{-2m}$ LIBM$^f \le$ ``x`` rel(2m) LIBM$^f$ (rel: $1 + 4mu$), the product
+    moved one float up. inf stays inf."""
+    return up(x * (rel(2 * m) * LIBM**f))
+
+
 def prod_up(*xs: float) -> float:
     """Upper bound of the exact product of non-negative floats."""
     out = 1.0
@@ -123,5 +138,5 @@ def overflow_safe(fn):
     return wrapper
 
 
-__all__ = ["TINY", "abs_box", "absmatmul_up", "col_min_max", "down", "gam", "matmul_encl", "norms_up", "overflow_safe",
-           "prod_up", "rel", "sum_up", "up"]  # fmt: skip
+__all__ = ["LIBM", "TINY", "abs_box", "absmatmul_up", "col_min_max", "down", "gam", "matmul_encl", "norms_up",
+           "overflow_safe", "own_up", "prod_up", "rel", "sum_up", "up"]  # fmt: skip
