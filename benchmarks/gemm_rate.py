@@ -18,7 +18,8 @@ degree rule at eps, as :func:`fastpath.layer.head_forward` calls it) are uncount
 count of exact logits is ``range_pairs``); ``t_range`` times them alone on the same q, k, and the
 ``*_without_range`` ratios subtract it.
 ``--profile`` adds a cProfile split of one forward + backward (time in the BLAS products, the feature builds, the
-ranges (cumulative) and everything else). Prints one JSON object.
+ranges (cumulative) and everything else) and its :func:`ceiling`: the ratio the products alone reach at their
+shapes, and how much time all the rest may take for the 0.5 target. Prints one JSON object.
 
 Run: ``python benchmarks/gemm_rate.py [--n 65536 262144] [--reps 3] [--profile]``.
 """
@@ -114,8 +115,9 @@ def profile_split(n: int) -> dict:
     prof = cProfile.Profile()
     prof.enable()
     states = _layer_run(X, L, dL)
-    layer.attention_backward(states, X, dL)
+    g = layer.attention_backward(states, X, dL)
     prof.disable()
+    madds = sum(s.madds for s in states) + g.madds
     stats = pstats.Stats(prof).stats
     total = sum(v[2] for v in stats.values())  # own times add up to the profiled wall time
     own = {}
@@ -126,7 +128,17 @@ def profile_split(n: int) -> dict:
     feats = own.get("features.py:monomials", 0.0)
     ranges = sum(v[3] for (file, _, name), v in stats.items() if file.endswith("ranges.py") and name == "_ranges")
     return {"n": n, "total_s": total, "gemm_s": gemm, "features_s": feats, "ranges_s": ranges,
-            "other_s": total - gemm - feats - ranges, "top_own_time_s": top}  # fmt: skip
+            "other_s": total - gemm - feats - ranges, "top_own_time_s": top, "madds": madds}  # fmt: skip
+
+
+def ceiling(p: dict, rate: float, target: float = 0.5) -> dict:
+    """From a :func:`profile_split`: the ratio the run would reach if its BLAS products were all it did
+    (``gemm_only_ratio``: counted multiply-adds, the feature builds' included, over the products' time), and the
+    time every other part together may take for ``target`` (``non_gemm_budget_s``, against ``non_gemm_s``
+    measured). cProfile's overhead is in both times."""
+    need = p["madds"] / (target * rate)  # the whole run's time at the target ratio
+    return {"gemm_only_ratio": p["madds"] / p["gemm_s"] / rate, "target": target,
+            "non_gemm_budget_s": need - p["gemm_s"], "non_gemm_s": p["total_s"] - p["gemm_s"]}  # fmt: skip
 
 
 def with_ratios(m: dict, rate: float) -> dict:
@@ -154,6 +166,7 @@ def main(argv=None) -> dict:
         res["runs"].append(with_ratios(measure(n, args.reps), rate))
     if args.profile:
         res["profile"] = profile_split(args.n[0])
+        res["profile"]["ceiling"] = ceiling(res["profile"], rate)
     print(json.dumps(res, indent=1))
     return res
 
