@@ -85,31 +85,50 @@ def _claim_kernel(bk, X, W_Q, W_K, W_V, beta, f_fast, f_fastT, tol, e_ref):
         yield ("le", f"kernel:{name} rel.err/row bound", worst, 1.0)
 
 
+def authors_inputs(rng, n: int, d: int):
+    """The authors' inputs of the module docstring: X ~ N(0, 1), orthogonal weights (QR of a Gaussian), G ~ U[-1, 1],
+    beta = 1/d, drawn in this order from ``rng``."""
+    X = rng.standard_normal((n, d))
+    W_Q, W_K, W_V = (np.linalg.qr(rng.standard_normal((d, d)))[0] for _ in range(3))
+    return X, W_Q, W_K, W_V, rng.uniform(-1, 1, (n, d)), 1.0 / d
+
+
+def head_evidence(st, X, W_Q, W_K, W_V, G, beta: float, eps: float, f_fast, f_fastT, label: str):
+    """The kernel inputs of :func:`_claim_kernel` and the gradient :class:`Case` of one first-layer head state
+    (module docstring), given its $\tilde f$ and the transposed product's (n, n); returns (kernel, grads, rr, e_ref)."""
+    n, d = X.shape
+    zero = np.zeros_like(X)
+    hk = head_kernel(st, X, zero)
+    _, rr = rounding_rel(st, n, d)
+    rho = hk.rho[:, None]  # (n, 1)
+    e_ref = exact_kernel_cert(X, W_Q, W_K, beta, st.R, eps).err
+    kernel = dict(X=X, W_Q=W_Q, W_K=W_K, W_V=W_V, beta=beta, f_fast=f_fast, f_fastT=f_fastT,
+                  tol=rho + rr * (1 + rho), e_ref=e_ref)  # fmt: skip
+    fast, bound = head_fields(st, hk, X, zero, G, np.zeros_like(G), Work())
+    return kernel, Case(label, exact_head(X, W_Q, W_K, W_V, G, beta, False), fast, bound), float(rr), float(e_ref)
+
+
+def decide_head(ctx: Context, kernel: dict, grads: Case):
+    """Both claims of the module docstring decided; returns (kernel result, gradient result, the one nearer its
+    bound)."""
+    res = decide(lambda bk, **kw: _claim_kernel(bk, **kw), [kernel], ctx=ctx)
+    res2 = decide(_claim, [{"case": grads}], ctx=ctx)
+    worst = res if (res.observed or 0) / (res.bound or 1) >= (res2.observed or 0) / (res2.bound or 1) else res2
+    return res, res2, worst
+
+
 def cases(ctx: Context, mutant: str | None) -> tuple[dict, Case, dict]:
     """The kernel inputs, the gradient case and a summary of the plan (module docstring)."""
-    rng = ctx.rng(1414)
-    X = rng.standard_normal((N, D))
-    W_Q, W_K, W_V = (np.linalg.qr(rng.standard_normal((D, D)))[0] for _ in range(3))
-    G = rng.uniform(-1, 1, (N, D))
-    beta = 1.0 / D
+    X, W_Q, W_K, W_V, G, beta = authors_inputs(ctx.rng(1414), N, D)
     st = clustered_head(X, W_Q, W_K, W_V, beta, mutant)
     op = st.op  # its normaliser D is the (possibly mutated) operator's own row sum, set by its forward
     f_fast = op.dense()  # (n, n)
     f_fastT = op.applyT(np.eye(N), Work()).T  # (n, n) the transposed product
-    zero = np.zeros_like(X)
-    hk = head_kernel(st, X, zero)
-    _, rr = rounding_rel(st, N, D)
-    rho = hk.rho[:, None]  # (n, 1)
-    e_ref = exact_kernel_cert(X, W_Q, W_K, beta, st.R, EPS).err
-    kernel = dict(X=X, W_Q=W_Q, W_K=W_K, W_V=W_V, beta=beta, f_fast=f_fast, f_fastT=f_fastT,
-                  tol=rho + rr * (1 + rho), e_ref=e_ref)  # fmt: skip
-    work = Work()
-    fast, bound = head_fields(st, hk, X, zero, G, np.zeros_like(G), work)
-    grads = Case(f"clustered(n={N},d={D},level={LEVEL},eps={EPS:g})", exact_head(X, W_Q, W_K, W_V, G, beta, False),
-                 fast, bound)  # fmt: skip
+    kernel, grads, rr, e_ref = head_evidence(st, X, W_Q, W_K, W_V, G, beta, EPS, f_fast, f_fastT,
+                                             f"clustered(n={N},d={D},level={LEVEL},eps={EPS:g})")  # fmt: skip
     info = dict(clusters=(len(op.qs.idx), len(op.ks.idx)), poly_pairs=int(op.plan.poly.sum()),
-                max_rank=int(op.plan.rank.max()), row_eps_max=float(op.row_eps.max()), rr=float(rr),
-                e_ref=float(e_ref), method=st.method)  # fmt: skip
+                max_rank=int(op.plan.rank.max()), row_eps_max=float(op.row_eps.max()), rr=rr, e_ref=e_ref,
+                method=st.method)  # fmt: skip
     return kernel, grads, info
 
 
@@ -133,10 +152,8 @@ def check_clustered(ctx: Context) -> Result:
     $e^{\beta c_I\cdot k_j - \bar b_{IJ}}$ replaced by 1 in a copy of the operator (a wrong kernel).
     """
     kernel, grads, info = cases(ctx, ctx.mutant)
-    res = decide(lambda bk, **kw: _claim_kernel(bk, **kw), [kernel], ctx=ctx)
-    res2 = decide(_claim, [{"case": grads}], ctx=ctx)
+    res, res2, worst = decide_head(ctx, kernel, grads)
     ok = res.ok and res2.ok and info["method"] == "clustered" and info["poly_pairs"] > 0
-    worst = res if (res.observed or 0) / (res.bound or 1) >= (res2.observed or 0) / (res2.bound or 1) else res2
     fig = (f"{info['clusters'][0]}x{info['clusters'][1]} clusters, {info['poly_pairs']} polynomial pairs (rank <= "
            f"{info['max_rank']}), row_eps <= {info['row_eps_max']:.2e}; max rel.err/row bound {res.observed:.2g} "
            f"(kernel), max error/bound {res2.observed:.2g} (s, terms, dX, dW, dW_V; {res2.precision})")  # fmt: skip

@@ -32,16 +32,12 @@ import dataclasses
 import numpy as np
 
 from fastpath.apply import f_products
-from fastpath.bounds import rounding_rel
-from fastpath.certificate import head_kernel
 from fastpath.layer import head_forward
-from fastpath.lowrank import exact_kernel_cert
 from fastpath.poly import certified_poly
 from fastpath.rowdegree import RowDegrees, plan_rows, row_ranges
 from fastpath.work import Work
-from proofs_check.checks.fast_certificate import Case, _claim, exact_head, head_fields
-from proofs_check.checks.fast_clustered import _claim_kernel
-from proofs_check.decide import decide
+from proofs_check.checks.fast_certificate import Case
+from proofs_check.checks.fast_clustered import authors_inputs, decide_head, head_evidence
 from proofs_check.registry import Context, Result, check
 
 N, D, EPS = 256, 4, 1e-6
@@ -71,11 +67,7 @@ def _mutated(st, mutant: str):
 
 def cases(ctx: Context, mutant: str | None) -> tuple[dict, Case, dict]:
     """The kernel inputs, the gradient case and a summary of the row plan (module docstring)."""
-    rng = ctx.rng(1515)
-    X = rng.standard_normal((N, D))
-    W_Q, W_K, W_V = (np.linalg.qr(rng.standard_normal((D, D)))[0] for _ in range(3))
-    G = rng.uniform(-1, 1, (N, D))
-    beta = 1.0 / D
+    X, W_Q, W_K, W_V, G, beta = authors_inputs(ctx.rng(1515), N, D)
     st = head_forward(X, W_Q, W_K, W_V, beta, eps=EPS, kind="chebyshev", causal=False, budget=2**31,
                       recentre=False, row_degrees=True)  # fmt: skip
     if mutant is not None:
@@ -83,18 +75,11 @@ def cases(ctx: Context, mutant: str | None) -> tuple[dict, Case, dict]:
     eye, none = np.eye(N), np.zeros((N, 0))
     f_fast = f_products(st, eye, none, Work())[0]  # (n, n) f~
     f_fastT = f_products(st, none, eye, Work())[1].T  # (n, n) from the transposed product
-    zero = np.zeros_like(X)
-    hk = head_kernel(st, X, zero)
-    _, rr = rounding_rel(st, N, D)
-    rho = hk.rho[:, None]  # (n, 1)
-    e_ref = exact_kernel_cert(X, W_Q, W_K, beta, st.R, EPS).err
-    kernel = dict(X=X, W_Q=W_Q, W_K=W_K, W_V=W_V, beta=beta, f_fast=f_fast, f_fastT=f_fastT,
-                  tol=rho + rr * (1 + rho), e_ref=e_ref)  # fmt: skip
-    fast, bound = head_fields(st, hk, X, zero, G, np.zeros_like(G), Work())
-    grads = Case(f"row degrees(n={N},d={D},eps={EPS:g})", exact_head(X, W_Q, W_K, W_V, G, beta, False), fast, bound)
+    kernel, grads, rr, e_ref = head_evidence(st, X, W_Q, W_K, W_V, G, beta, EPS, f_fast, f_fastT,
+                                             f"row degrees(n={N},d={D},eps={EPS:g})")  # fmt: skip
     groups = [] if st.rows is None else st.rows.groups
     info = dict(degrees=[g.cert.degree for g in groups], rows=[len(g.idx) for g in groups],
-                head_degree=st.plan.g, rr=float(rr), e_ref=float(e_ref))  # fmt: skip
+                head_degree=st.plan.g, rr=rr, e_ref=e_ref)  # fmt: skip
     return kernel, grads, info
 
 
@@ -117,11 +102,9 @@ def check_row_degrees(ctx: Context) -> Result:
     interval: the entrywise error exceeds what the certificate trusts); each group reading the head's own
     coefficients truncated to its rank (a wrong polynomial on every grouped row)."""
     kernel, grads, info = cases(ctx, ctx.mutant)
-    res = decide(lambda bk, **kw: _claim_kernel(bk, **kw), [kernel], ctx=ctx)
-    res2 = decide(_claim, [{"case": grads}], ctx=ctx)
+    res, res2, worst = decide_head(ctx, kernel, grads)
     grouped = sum(p < info["head_degree"] for p in info["degrees"]) >= 2
     ok = res.ok and res2.ok and (grouped or ctx.mutant is not None)
-    worst = res if (res.observed or 0) / (res.bound or 1) >= (res2.observed or 0) / (res2.bound or 1) else res2
     fig = (f"row groups of degrees {info['degrees']} ({info['rows']} rows; head degree {info['head_degree']}); max "
            f"rel.err/row bound {res.observed:.2g} (kernel), max error/bound {res2.observed:.2g} (s, terms, dX, dW, "
            f"dW_V; {res2.precision})")  # fmt: skip
