@@ -88,19 +88,31 @@ def f_products(st: HeadState, Y: np.ndarray, Z: np.ndarray, work: Work, dense: b
             FY[t0:t1] = right(work, Fq, SY) / D[t0:t1, None]
             FZ[t0:t1] = right(work, Fk, SZ)
         return FY, FZ
+    rows = st.rows  # fastpath.rowdegree: the block's query rows by group, each at its rank and scale
     state = np.zeros((st.rank, Y.shape[1]))  # (r, w_Y) V0^T Y over earlier blocks
     for t0, t1 in blocks(n, c):
         fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c) diagonal block of f~
-        Fq, Fk = F.both(t0, t1)
-        FY[t0:t1] = right(work, Fq, a[:, None] * state) / D[t0:t1, None]
+        if rows is None:
+            Fq, Fk = F.both(t0, t1)
+            FY[t0:t1] = right(work, Fq, a[:, None] * state) / D[t0:t1, None]
+        else:
+            Fk = F.k(t0, t1)
+            for g, ix, Fq in rows.split(t0, t1, st.qf, work):
+                FY[ix] = right(work, Fq, scaled(g.a, state, state.shape[1], work)) / D[ix, None]
         FY[t0:t1] += mm(work, fb, Y[t0:t1])
         state += mm(work, Fk, Y[t0:t1])
-    state = np.zeros((st.rank, Z.shape[1]))  # (r, w_Z) U1^T Z over later blocks
+    state = np.zeros((st.rank, Z.shape[1]))  # (r, w_Z) U1^T Z over later blocks (with rows: scaled as it enters)
     for t0, t1 in blocks(n, c, reverse=True):
         fb = _kernel_block(st, t0, t1, work) / D[t0:t1, None]  # (c, c)
-        Fq, Fk = F.both(t0, t1)
-        FZ[t0:t1] = right(work, Fk, a[:, None] * state) + mm(work, fb.T, Z[t0:t1])
-        state += mm(work, Fq, ZD[t0:t1])
+        if rows is None:
+            Fq, Fk = F.both(t0, t1)
+            FZ[t0:t1] = right(work, Fk, a[:, None] * state) + mm(work, fb.T, Z[t0:t1])
+            state += mm(work, Fq, ZD[t0:t1])
+        else:
+            Fk = F.k(t0, t1)
+            FZ[t0:t1] = right(work, Fk, state) + mm(work, fb.T, Z[t0:t1])
+            for g, ix, Fq in rows.split(t0, t1, st.qf, work):
+                state[: g.rank] += scaled(g.a, mm(work, Fq, ZD[ix]), state.shape[1], work)
     return FY, FZ
 
 

@@ -77,7 +77,7 @@ class HeadState:
     cache_bytes: int = FEATURE_CACHE_BYTES  # feature blocks kept within one call up to this many bytes (Feats)
     fused: object | None = None  # the forward certificate's columns and their products f~Y (fastpath.certificate)
     back_block: int = 0  # tokens per block of the non-causal backward (0: ``block``); fastpath.layer.backward_block
-    rows: object | None = None  # fastpath.rowdegree.RowDegrees: per-row degrees (non-causal low-rank), or None
+    rows: object | None = None  # fastpath.rowdegree.RowDegrees: per-row degrees (low-rank heads), or None
     cs: float | None = None  # cs_bound(q, k, beta) when already known (fastpath.ranges.Ranges.cs), else None
 
     @property

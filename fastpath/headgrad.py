@@ -156,8 +156,8 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -
         work.add(Xb.shape[0] * d)
         return np.concatenate([G[ix], K[ix, None] * Xb, _kron(G[ix], Xb, work), Zc[ix]], axis=1)
 
-    rows = st.rows if not st.causal and st.method == "lowrank" else None  # fastpath.rowdegree: query row groups
-    if rows is not None:  # per-row degrees: the key features built once (_backward_rows)
+    rows = st.rows if st.method == "lowrank" else None  # fastpath.rowdegree: query row groups
+    if rows is not None and not st.causal:  # per-row degrees: the key features built once (_backward_rows)
         T, dW, dW_V, FY, FZ = _backward_rows(st, rows, G, K, HV, HU, wV, wU, (n, d, r, Yc.shape[1], Zc.shape[1]), c,
                                              work, cw)  # fmt: skip
     elif not st.causal and st.method != "clustered":
@@ -192,16 +192,28 @@ def head_backward(st: HeadState, X: np.ndarray, G: np.ndarray, cert_cols=None) -
         for t0, t1 in blocks(n, c):  # prefix sums (Lemma I.3/I.4): f [X | h ./ X | Y_c]
             kb = _kernel_block(st, t0, t1, work)  # (c, c)  diagonal block of D~ f~ (divided after the product)
             Hb = HV(t0, t1)
-            Fq, Fk = F.both(t0, t1)
-            Y[t0:t1] = (right(work, Fq, a[:, None] * state, cw, wV) + mm_fused(work, cw, kb, Hb, wV)) / D[t0:t1, None]
+            if rows is None:
+                Fq, Fk = F.both(t0, t1)
+                Y[t0:t1] = right(work, Fq, a[:, None] * state, cw, wV)
+            else:  # per-row degrees (fastpath.rowdegree): the block's rows by group, at their rank and scale
+                Fk = F.k(t0, t1)
+                for g, ix, Fq in rows.split(t0, t1, st.qf, work):
+                    Y[ix] = right(work, Fq, scaled(g.a, state, wV, work, cw), cw, wV)  # (c_g, wV + w_Y)
+            Y[t0:t1] = (Y[t0:t1] + mm_fused(work, cw, kb, Hb, wV)) / D[t0:t1, None]
             state += mm_fused(work, cw, Fk, Hb, wV)
-        state = np.zeros((r, Z.shape[1]))
+        state = np.zeros((r, Z.shape[1]))  # the scale a applied as rows enter it (a group's own on its r_g rows)
         for t0, t1 in blocks(n, c, reverse=True):  # suffix sums (spec §2.7): f^T [G | K X | G ./ X | Z_c]
             kb = _kernel_block(st, t0, t1, work)  # (c, c)  diagonal block of D~ f~
             HbD = HU(t0, t1) / D[t0:t1, None]  # (c, wU + w_Z)  the rows' 1/D~ applied to the thin side
-            Fq, Fk = F.both(t0, t1)
-            Z[t0:t1] = right(work, Fk, a[:, None] * state, cw, wU) + mm_fused(work, cw, kb.T, HbD, wU)
-            state += mm_fused(work, cw, Fq, HbD, wU)
+            if rows is None:
+                Fq, Fk = F.both(t0, t1)
+                Z[t0:t1] = right(work, Fk, a[:, None] * state, cw, wU) + mm_fused(work, cw, kb.T, HbD, wU)
+                state += mm_fused(work, cw, Fq, HbD, wU)
+            else:
+                Fk = F.k(t0, t1)
+                Z[t0:t1] = right(work, Fk, state, cw, wU) + mm_fused(work, cw, kb.T, HbD, wU)
+                for g, ix, Fq in rows.split(t0, t1, st.qf, work):  # diag(a^(g)) Phi_g^T (HU / D~) into r_g rows
+                    state[: g.rank] += scaled(g.a, mm_fused(work, cw, Fq, HbD[ix - t0], wU), wU, work, cw)
         FY, FZ = Y[:, wV:], Z[:, wU:]
     if st.causal or st.method == "clustered":
         fX = Y[:, :d]  # (n, d)

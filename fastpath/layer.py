@@ -139,7 +139,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     head's q, k, h and polynomial are known; its ``obj.Y`` (n, w) rides as extra columns of both passes, and
     ``obj.FY`` = $\tilde f$ ``obj.Y``, ``obj.madds`` (their counted multiply-adds) are set on return (low-rank
     path only; ``st.fused`` keeps obj);
-    ``row_degrees`` (True, False, ``"auto"``): a polynomial per group of query rows on the non-causal low-rank path
+    ``row_degrees`` (True, False, ``"auto"``): a polynomial per group of query rows on the low-rank path
     (:mod:`fastpath.rowdegree`; False: one polynomial for every row, as before).
     Raises ValueError (from :func:`fastpath.lowrank.check_budget`) when the rank for ``eps`` on this input's logit
     range exceeds ``budget`` bytes.
@@ -203,9 +203,7 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
                    exact_forward=exact_forward, cs=bounds.cs)  # fmt: skip
     if not causal and block is None:
         st.back_block = backward_block(r, n, d, d_h, c, budget)
-    if (
-        not causal and degree is None and row_degrees is not False
-    ):  # fastpath.rowdegree: each group of query rows its own polynomial
+    if degree is None and row_degrees is not False:  # fastpath.rowdegree: each group of query rows its polynomial
         st.rows = plan_rows(st.qf, st.kf, beta, Rp, cert, eps, row_degrees)
         work.add(2 * n * d_h)  # the rows' and keys' norms
         if st.rows is not None:  # st.cert.err: a bound for every row (a larger bound of its own error stays valid)
@@ -236,8 +234,18 @@ def head_forward(X, W_Q, W_K, W_V, beta: float, *, eps: float, kind: str, causal
     else:
         state = np.zeros((r, w))  # (r, w)  V0^T [1 | h | Y_c] over earlier blocks
         for t0, t1 in blocks(n, c):
-            Fq, Fk = F.both(t0, t1)
-            Y[t0:t1] = right(work, Fq, st.a[:, None] * state, cw, w0)  # (c, w)
+            if st.rows is None:
+                Fq, Fk = F.both(t0, t1)
+                Y[t0:t1] = right(work, Fq, st.a[:, None] * state, cw, w0)  # (c, w)
+            else:  # per-row degrees: the block's rows by group, each reading its first r_g rows with its scale
+                Fk = F.k(t0, t1)
+                for g, ix, Fq in st.rows.split(t0, t1, st.qf, work):
+                    Sa = scaled(g.a, state, w0, work, cw)  # (r_g, w)
+                    # the own columns in a GEMM of their own: BLAS on small shapes is not column-stable, and s must
+                    # not depend on whether the certificate's columns ride along
+                    Y[ix, :w0] = right(work, Fq, Sa[:, :w0])  # (c_g, 1 + d_h)
+                    if w > w0:
+                        Y[ix, w0:] = right(cw, Fq, Sa[:, w0:])  # (c_g, w_c)
             Y[t0:t1] += mm_fused(work, cw, _kernel_block(st, t0, t1, work), H[t0:t1], w0)  # diagonal block, exact
             state += mm_fused(work, cw, Fk, H[t0:t1], w0)
     st.D = Y[:, 0].copy()  # (n,)

@@ -135,7 +135,7 @@ class FastTrace:
     @property
     def row_degrees(self) -> list[tuple[int, ...]]:
         """Per layer and head, the degrees of its query-row groups (:mod:`fastpath.rowdegree`), ascending; one
-        degree where every row uses the head's own polynomial (causal, exact, clustered heads, or not chosen)."""
+        degree where every row uses the head's own polynomial (exact and clustered heads, or not chosen)."""
         return [tuple(g.cert.degree for g in st.rows.groups) if getattr(st, "rows", None) is not None
                 else (st.cert.degree,) for c in self.caches for st in c.heads]  # fmt: skip
 
@@ -248,7 +248,7 @@ def forward(X, layers, eps=1e-8, beta=None, causal=False, heads=1, residual=Fals
     * ``recentre``: True, False or ``"auto"`` (default): exact re-centring of the logits (issue 14,
       :mod:`fastpath.centring`), the polynomial then covers $\beta(q - a)\cdot(k - c)$; ``"auto"`` re-centres a head
       when that shrinks its certified range; ``trace.recentred`` and ``trace.R_poly`` say what was used;
-    * ``row_degrees``: True, False or ``"auto"`` (default): on non-causal low-rank heads, a certified polynomial
+    * ``row_degrees``: True, False or ``"auto"`` (default): on low-rank heads (causal or not), a certified polynomial
       per group of query rows on its own logit range (issue 14, :mod:`fastpath.rowdegree`); ``"auto"`` when it
       cuts the query side's counted work by at least a quarter, False: one polynomial for all rows;
       ``trace.row_degrees`` says what was used;

@@ -1,4 +1,4 @@
-r"""Per-row polynomial degree on the non-causal low-rank path: each query row pays only for its own logit range.
+r"""Per-row polynomial degree on the low-rank path: each query row pays only for its own logit range.
 
 Issue 14 item 3 ("beyond one expansion"); Lemma I.1 / C.13 (the polynomial method), spec §2.5. The degree of the
 global polynomial is set by the worst row, but the logits of query row i lie in $[-R_i, R_i]$ with
@@ -26,6 +26,10 @@ $S = \Psi^\top Y$ are built once at the full rank r and a group reads $\mathrm{d
 query-side state $\sum_i \Phi(q_i) Z_i$ is accumulated per group and added into its first $r_g$ rows with
 $a^{(g)}$. Without the causal mask a permutation of the query rows changes nothing but the order of the rows, so
 the queries are grouped by degree (gathered by an index array, outputs scattered back); keys keep their order.
+With the mask the token blocks keep their order (the prefix and suffix sums of spec §2.7): within each block the
+rows of each group read (prefix) or enter (suffix, scaled by $a^{(g)}$ as they enter, so the keys read the state
+unscaled) the first $r_g$ rows of the running state (:meth:`RowDegrees.split`), and the exact diagonal block is
+unchanged; the ranges $R_i$ are over all keys, a superset of the row's unmasked ones.
 
 **The certificate** (:mod:`fastpath.certificate`, Step 1) already reasons with a per-row kernel error: it takes
 $\varepsilon_i$ per row (:attr:`fastpath.head.HeadState.row_kernel_err`); where a single number is needed
@@ -61,6 +65,7 @@ Shape legend: n tokens, d_h head width, r rank, r_g rank of group g, n_g rows of
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -100,6 +105,27 @@ class RowDegrees:
 
     groups: tuple[RowGroup, ...]  # ascending degree, a partition of range(n)
     err: np.ndarray  # (n,) certified relative error of the polynomial of each row's group
+
+    @functools.cached_property
+    def gid(self) -> np.ndarray:
+        """(n,) the index in ``groups`` of each row's group (read only)."""
+        gid = np.empty(self.err.shape[0], dtype=np.int64)
+        for k, g in enumerate(self.groups):
+            gid[g.idx] = k
+        gid.flags.writeable = False
+        return gid
+
+    def split(self, t0: int, t1: int, Z: np.ndarray, work: Work):
+        r"""Yield ``(g, rows, features)`` for each group with rows in the token block [t0, t1) (the causal
+        passes): its rows there (ascending) and the features $\Phi_g$ of ``Z[rows]`` (r_g, c_g), a fresh array
+        each (no buffer shared between calls, so concurrent passes over one head stay independent), counted
+        r_g c_g multiplications."""
+        gid = self.gid[t0:t1]
+        for k, g in enumerate(self.groups):
+            ix = t0 + np.flatnonzero(gid == k)  # (c_g,)
+            if ix.size:
+                work.add(g.rank * ix.size)
+                yield g, ix, monomials(Z[ix], g.plan)  # (r_g, c_g)
 
     @property
     def err_max(self) -> float:

@@ -35,6 +35,19 @@ def _head(causal: bool, recentre: bool, n: int = 320, d: int = 4, seed: int = 0,
     return rng, X, E_X, st, plain
 
 
+def _query_side(st, n: int) -> int:
+    """Multiply-adds per certificate column on the query side of one pass: n r; with per-row degrees
+    (fastpath.rowdegree) each group's features at its rank, sum_g n_g r_g, plus its scale r_g once per group
+    (non-causal) or once per token block the group has rows in (causal)."""
+    if st.rows is None:
+        return n * st.rank
+    groups = st.rows.groups
+    if not st.causal:
+        return st.rows.query_size() + sum(g.rank for g in groups)
+    c, gid = st.block, st.rows.gid
+    return st.rows.query_size() + sum(groups[k].rank for t0 in range(0, n, c) for k in np.unique(gid[t0 : t0 + c]))
+
+
 def _close(fused: np.ndarray, sep: np.ndarray, rr: float) -> bool:
     return bool((np.abs(fused - sep) <= 2 * rr / (1 - rr) * np.abs(sep)).all())
 
@@ -52,7 +65,7 @@ def test_the_forward_carries_the_certificate_columns_without_changing_its_own_nu
     assert st.madds == plain.madds
     n, r, c, w = X.shape[0], st.rank, st.block, fz.Y.shape[1]
     # two passes of (r, c) x (c, w) and (w, r) x (r, c) per block; causal adds the (c, c) x (c, w) diagonal block
-    assert fz.madds == (w * (2 * r * n + n * c) if causal else 2 * n * r * w)
+    assert fz.madds == w * (n * r + _query_side(st, n) + (n * c if causal else 0))
 
 
 @pytest.mark.paper("Lemma E.11")
@@ -106,8 +119,7 @@ def test_the_certificate_work_is_exactly_its_extra_columns(causal, heads):
     for st in tr.caches[0].heads:
         refine = st.fused.info["refine"]
         # one column, both passes: keys at rank r, queries at their group's rank plus its scale (fastpath.rowdegree)
-        q_side = n * st.rank if st.rows is None else st.rows.query_size() + sum(g.rank for g in st.rows.groups)
-        per = n * st.rank + q_side + (n * st.block if causal else 0)
+        per = n * st.rank + _query_side(st, n) + (n * st.block if causal else 0)
         fwd += (d_h + (2 * d_h + 2 if refine else 0)) * per + (4 * n * d_h if refine else 0)
         bwd += (4 * d + d_h) * per + n * d * (7 * d + 2 * d_h)
     assert tr.cert_madds == fwd

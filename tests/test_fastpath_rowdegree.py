@@ -26,40 +26,45 @@ def _authors(n, d=4):
     return X, Layer(W_Q, W_K, W_V), G, beta
 
 
-def _head(X, L, beta, row_degrees, **kw):
-    return layer.head_forward(X, L.W_Q, L.W_K, L.W_V, beta, eps=EPS, kind="chebyshev", causal=False, budget=2**30,
+def _head(X, L, beta, row_degrees, causal=False, **kw):
+    return layer.head_forward(X, L.W_Q, L.W_K, L.W_V, beta, eps=EPS, kind="chebyshev", causal=causal, budget=2**30,
                               row_degrees=row_degrees, **kw)  # fmt: skip
 
 
 @pytest.mark.paper("Lemma I.1")
+@pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("n", [256, 2048])
-def test_per_row_degrees_stay_within_the_certificate_against_float64(n):
+def test_per_row_degrees_stay_within_the_certificate_against_float64(n, causal):
     X, L, G, beta = _authors(n)
-    tr = fastpath.forward(X, [L], eps=EPS, beta=beta, method="lowrank")
+    tr = fastpath.forward(X, [L], eps=EPS, beta=beta, method="lowrank", causal=causal)
     rows = tr.caches[0].heads[0].rows
     assert rows is not None and len(rows.groups) >= 3  # "auto" groups these rows (the evidence is about them)
     assert min(g.cert.degree for g in rows.groups) < tr.degree
-    c = compare(X, [L], G, eps=EPS, beta=beta)
+    c = compare(X, [L], G, eps=EPS, beta=beta, causal=causal)
     assert not c.violations, c.violations
     for k in ("dT[0]", "layers[0].dW", "layers[0].dW_V", "Attn[1]"):
         assert c.ratio[k] < 1, k
 
 
 @pytest.mark.paper("Lemma I.1")
-def test_per_row_degrees_stay_within_the_certificate_against_mpmath(monkeypatch):
-    """The second route: a 50-digit mpmath forward and backward; "auto" is made to group even these few rows."""
+@pytest.mark.parametrize("causal", [False, True])
+def test_per_row_degrees_stay_within_the_certificate_against_mpmath(monkeypatch, causal):
+    """The second route: a 50-digit mpmath forward and backward; "auto" is made to group even these few rows
+    (causal: blocks of 8 tokens, so that most rows read the low-rank state)."""
     monkeypatch.setattr(rowdegree, "ROW_MIN_SAVING", 0.0)
     X, L, G, beta = _authors(24, d=2)
     X = X * np.linspace(0.3, 3.0, 24)[:, None]  # query norms spread over a decade
-    tr = fastpath.forward(X, [L], eps=EPS, beta=beta, method="lowrank")
+    kw = dict(causal=True, block=8) if causal else {}
+    tr = fastpath.forward(X, [L], eps=EPS, beta=beta, method="lowrank", **kw)
     assert tr.caches[0].heads[0].rows is not None
     g = fastpath.backward(tr, G)
-    assert_within_bounds_against_mpmath(X, [L], G, tr, g, ("dW", "dW_V"), beta=beta)
+    assert_within_bounds_against_mpmath(X, [L], G, tr, g, ("dW", "dW_V"), beta=beta, causal=causal)
 
 
-def test_the_option_off_is_the_single_degree_path_and_on_agrees_within_the_kernel_error():
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_option_off_is_the_single_degree_path_and_on_agrees_within_the_kernel_error(causal):
     X, L, G, beta = _authors(1024)
-    off, on = _head(X, L, beta, False), _head(X, L, beta, True)
+    off, on = _head(X, L, beta, False, causal), _head(X, L, beta, True, causal)
     assert off.rows is None and on.rows is not None
     assert off.cert.degree == on.cert.degree and off.rank == on.rank  # the key side keeps the full rank
     # every row's polynomial is certified to eps: s moves by at most 2 * 2 eps/(1 - eps) max|h| (both paths' errors)
@@ -164,3 +169,42 @@ def test_the_public_forward_takes_row_degrees_and_says_which_degrees_it_used():
         fastpath.forward(X, [L], eps=EPS, beta=beta, row_degrees="yes")
     with pytest.raises(TypeError, match="row_degrees"):
         fastpath.forward(X, [L], eps=EPS, beta=beta, row_degrees=1)
+
+
+def test_the_causal_counted_work_is_the_shapes_sum_and_drops_against_one_degree():
+    """Causal: per token block the keys' features (r c) and GEMM as before; the queries per group present in the
+    block: features r_g c_g, GEMM r_g c_g w and the group's scale r_g w, instead of r c (1 + w); the exact
+    diagonal blocks unchanged. The backward's prefix and suffix passes likewise, and both agree with one degree."""
+    n, d = 2048, 4
+    X, L, G, beta = _authors(n, d)
+    off, on = _head(X, L, beta, False, True), _head(X, L, beta, True, True)
+    rows, r, w, c = on.rows, on.rank, 1 + d, on.block
+    assert rows is not None and c == off.block
+    Q = rows.query_size()
+    S = sum(rows.groups[k].rank for t0 in range(0, n, c) for k in np.unique(rows.gid[t0 : t0 + c]))
+    assert off.madds - on.madds == (n * r - Q) * (1 + w) - S * w - 2 * n * d  # the norms of plan_rows: 2 n d
+    assert on.madds < 0.8 * off.madds
+    g_off, g_on = layer.head_backward(off, X, G), layer.head_backward(on, X, G)
+    wV, wU = d + d * d, d + d + d * d
+    assert g_off.madds - g_on.madds == (n * r - Q) * (2 + wV + wU) - S * (wV + wU)
+    assert g_on.madds < 0.8 * g_off.madds
+    assert np.abs(g_on.dX - g_off.dX).max() <= 1e-3 * np.abs(g_off.dX).max()
+
+
+def test_the_causal_forward_carries_the_certificate_columns_with_row_groups():
+    """The fused columns of the certificate ride in the grouped causal passes: the same products as the separate
+    pass of :func:`fastpath.apply.f_products` (itself grouped) to its rounding (tests/test_fastpath_fused_certificate.py
+    states the tolerance), and the head's own numbers do not see them."""
+    from fastpath import aposteriori
+    from fastpath.apply import f_products
+    from fastpath.work import Work
+
+    X, L, G, beta = _authors(512)
+    E_X = 1e-6 * np.random.default_rng(1).uniform(0, 1, X.shape)  # an input error: every column present
+    st = _head(X, L, beta, True, True, cert_cols=aposteriori.forward_columns_fn(X, E_X))
+    plain = _head(X, L, beta, True, True)
+    assert st.rows is not None and st.fused is not None
+    sep, _ = f_products(st, st.fused.Y, np.zeros((X.shape[0], 0)), Work())
+    rr = st.fused.hk.rr
+    assert (np.abs(st.fused.FY - sep) <= 2 * rr / (1 - rr) * np.abs(sep)).all()
+    assert np.array_equal(st.s, plain.s) and st.madds == plain.madds

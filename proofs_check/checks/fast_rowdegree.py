@@ -4,8 +4,9 @@ Paper: Lemma I.1 applied row by row (issue 14 item 3): query row i of group g us
 polynomial $P_g$ on $[-R_g, R_g] \ni \beta q'_i \cdot k'_j$ through the first $\binom{d_h + p_g}{p_g}$ features,
 so $|\tilde A_{ij}/A_{ij} - 1| \le \varepsilon_g$ for every j. One seeded case, the authors' inputs
 ($X \sim N(0, 1)$, orthogonal weights from the QR of a Gaussian, $\beta = 1/d$, d = 4, n = :data:`N`), at
-``row_degrees=True`` (a polynomial per group whenever more than one degree occurs), the head built by
-:func:`fastpath.layer.head_forward` itself. Two kinds of rows, both against the exact model (float64 first; a
+``row_degrees=True`` (a polynomial per group whenever more than one degree occurs), two heads built by
+:func:`fastpath.layer.head_forward` itself: without and with the causal mask (there an entry above the diagonal
+must be exactly 0). Two kinds of rows, both against the exact model (float64 first; a
 float64 failure is re-decided with the 50-digit mpmath reference by :func:`proofs_check.decide.judge`), the claims
 of :mod:`proofs_check.checks.fast_clustered`:
 
@@ -65,22 +66,28 @@ def _mutated(st, mutant: str):
     return m
 
 
-def cases(ctx: Context, mutant: str | None) -> tuple[dict, Case, dict]:
-    """The kernel inputs, the gradient case and a summary of the row plan (module docstring)."""
+def cases(ctx: Context, mutant: str | None) -> tuple[list[dict], list[Case], list[dict]]:
+    """The kernel inputs, the gradient cases and a summary of the row plans, one head without and one with the
+    causal mask (module docstring)."""
     X, W_Q, W_K, W_V, G, beta = authors_inputs(ctx.rng(1515), N, D)
-    st = head_forward(X, W_Q, W_K, W_V, beta, eps=EPS, kind="chebyshev", causal=False, budget=2**31,
-                      recentre=False, row_degrees=True)  # fmt: skip
-    if mutant is not None:
-        st = _mutated(st, mutant)
-    eye, none = np.eye(N), np.zeros((N, 0))
-    f_fast = f_products(st, eye, none, Work())[0]  # (n, n) f~
-    f_fastT = f_products(st, none, eye, Work())[1].T  # (n, n) from the transposed product
-    kernel, grads, rr, e_ref = head_evidence(st, X, W_Q, W_K, W_V, G, beta, EPS, f_fast, f_fastT,
-                                             f"row degrees(n={N},d={D},eps={EPS:g})")  # fmt: skip
-    groups = [] if st.rows is None else st.rows.groups
-    info = dict(degrees=[g.cert.degree for g in groups], rows=[len(g.idx) for g in groups],
-                head_degree=st.plan.g, rr=rr, e_ref=e_ref)  # fmt: skip
-    return kernel, grads, info
+    kernels, grads, infos = [], [], []
+    for causal in (False, True):
+        st = head_forward(X, W_Q, W_K, W_V, beta, eps=EPS, kind="chebyshev", causal=causal, budget=2**31,
+                          recentre=False, row_degrees=True)  # fmt: skip
+        if mutant is not None:
+            st = _mutated(st, mutant)
+        eye, none = np.eye(N), np.zeros((N, 0))
+        f_fast = f_products(st, eye, none, Work())[0]  # (n, n) f~
+        f_fastT = f_products(st, none, eye, Work())[1].T  # (n, n) from the transposed product
+        kernel, grad, rr, e_ref = head_evidence(st, X, W_Q, W_K, W_V, G, beta, EPS, f_fast, f_fastT,
+                                                f"row degrees(n={N},d={D},eps={EPS:g},causal={causal})",
+                                                causal)  # fmt: skip
+        groups = [] if st.rows is None else st.rows.groups
+        infos.append(dict(causal=causal, degrees=[g.cert.degree for g in groups], rows=[len(g.idx) for g in groups],
+                          head_degree=st.plan.g, rr=rr, e_ref=e_ref))  # fmt: skip
+        kernels.append(kernel)
+        grads.append(grad)
+    return kernels, grads, infos
 
 
 @check(
@@ -101,11 +108,13 @@ def check_row_degrees(ctx: Context) -> Result:
     Mutants, on the same case, passed as parameters: the row ranges halved (polynomials certified on too short an
     interval: the entrywise error exceeds what the certificate trusts); each group reading the head's own
     coefficients truncated to its rank (a wrong polynomial on every grouped row)."""
-    kernel, grads, info = cases(ctx, ctx.mutant)
-    res, res2, worst = decide_head(ctx, kernel, grads)
-    grouped = sum(p < info["head_degree"] for p in info["degrees"]) >= 2
+    kernels, grads, infos = cases(ctx, ctx.mutant)
+    res, res2, worst = decide_head(ctx, kernels, grads)
+    grouped = all(sum(p < i["head_degree"] for p in i["degrees"]) >= 2 for i in infos)
     ok = res.ok and res2.ok and (grouped or ctx.mutant is not None)
-    fig = (f"row groups of degrees {info['degrees']} ({info['rows']} rows; head degree {info['head_degree']}); max "
-           f"rel.err/row bound {res.observed:.2g} (kernel), max error/bound {res2.observed:.2g} (s, terms, dX, dW, "
-           f"dW_V; {res2.precision})")  # fmt: skip
-    return dataclasses.replace(worst, ok=ok, figure=fig, data={"kernel": res.data, "gradients": res2.data, **info})
+    info = infos[0]
+    fig = (f"row groups of degrees {info['degrees']} ({info['rows']} rows; head degree {info['head_degree']}), "
+           f"without and with the causal mask; max rel.err/row bound {res.observed:.2g} (kernel), max error/bound "
+           f"{res2.observed:.2g} (s, terms, dX, dW, dW_V; {res2.precision})")  # fmt: skip
+    return dataclasses.replace(worst, ok=ok, figure=fig, data={"kernel": res.data, "gradients": res2.data,
+                                                               "heads": infos})  # fmt: skip
