@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastpath.directed import own_up
+from fastpath.directed import forward_chain, own_up
 from fastpath.layer import HeadState
 from fastpath.lowrank import U_ROUND, abs_sum_at, gamma
 
@@ -152,7 +152,7 @@ def forward_bound(st: HeadState, hr: HeadRho, e_X: float) -> float:
     r"""Lemma C.14 / #13 (sharpened): $|\tilde s - s| \le \rho \|\tilde h\|_\infty + e_h$ plus rounding."""
     H = float(np.abs(st.h).max())
     e_h = e_X * float(np.abs(st.W_V).sum(axis=0).max())
-    return own_up(hr.rho * H + e_h + hr.rr * (H + e_h), 4 * st.W_Q.shape[0] + 64)  # Step 0': own arithmetic
+    return own_up(hr.rho * H + e_h + hr.rr * (H + e_h), forward_chain(st.W_Q.shape[0]))  # Step 0': own arithmetic
 
 
 @dataclass

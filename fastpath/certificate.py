@@ -104,7 +104,7 @@ import numpy as np
 
 from fastpath.apply import f_products
 from fastpath.bounds import rounding_rel
-from fastpath.directed import LIBM, col_min_max, down, own_up, up
+from fastpath.directed import LIBM, col_min_max, down, forward_chain, own_up, up
 from fastpath.layer import HeadState
 from fastpath.lowrank import exact_kernel_cert, gamma
 from fastpath.work import Work
@@ -299,7 +299,7 @@ def forward_bound(st: HeadState, hk: HeadKernel, work: Work, fused: Fused | None
     KH, EKH = M[:, o : o + d_h], M[:, o + d_h : o + 2 * d_h]  # f~(||k~|| |h~|), f~(||E_k|| |h~|)
     Fk, FEk = M[:, o + 2 * d_h : o + 2 * d_h + 1], M[:, o + 2 * d_h + 1 :]  # f~||k~||, f~||E_k||  (n, 1)
     tau = hk.tau[:, None]
-    own = 4 * st.W_Q.shape[0] + 64  # the longest chain of this bound's own arithmetic (Step 0'): two d-term sums
+    own = forward_chain(st.W_Q.shape[0])  # the longest chain of this bound's own arithmetic (Step 0')
     old = _bnd(tau, Mh, ME, hk.rr)
     if not refine:
         return own_up(old, own)

@@ -40,7 +40,7 @@ def down(x):
 def rel(m: int) -> float:
     r"""$1 + 2mu$, exactly representable: covers $(1-u)^{-m}$ for $mu \le 1/2$."""
     if m * U_ROUND > 0.5:
-        raise ValueError(f"ranges: chain length {m} too long for float64 rounding bounds")
+        raise ValueError(f"directed: chain length {m} too long for float64 rounding bounds (expected m u <= 1/2)")
     return 1.0 + 2 * m * U_ROUND
 
 
@@ -79,6 +79,12 @@ def matmul_encl(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 LIBM = 1.0 + 2.0**-40  # covers numpy's exp, expm1, arctanh, tanh, cosh (a few ulps: SVML <= 4, glibc <= 2) up to 2^12
+
+
+def forward_chain(d: int) -> int:
+    """The chain length m of :func:`own_up` for one head's forward bound at width d (both certificates): two d-term
+    sums (the input error through |W|) and at most 64 scalar operations."""
+    return 4 * d + 64
 
 
 def own_up(x, m: int, f: int = 4):
@@ -139,4 +145,4 @@ def overflow_safe(fn):
 
 
 __all__ = ["LIBM", "TINY", "abs_box", "absmatmul_up", "col_min_max", "down", "gam", "matmul_encl", "norms_up",
-           "overflow_safe", "own_up", "prod_up", "rel", "sum_up", "up"]  # fmt: skip
+           "forward_chain", "overflow_safe", "own_up", "prod_up", "rel", "sum_up", "up"]  # fmt: skip

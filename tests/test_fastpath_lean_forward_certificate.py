@@ -20,7 +20,7 @@ import fastpath
 from fastpath import certificate as C
 from fastpath.centring import centred_cs_floor
 from fastpath.compare import random_layers
-from fastpath.directed import own_up
+from fastpath.directed import forward_chain, own_up
 from fastpath.layer import head_forward
 from fastpath.lowrank import gamma
 from fastpath.ranges import cs_bound
@@ -86,7 +86,7 @@ def test_forward_bound_on_an_exact_input_equals_the_bound_with_the_concatenated_
     fz = C._carry(st, C.forward_columns(st, hk), Work())
     refine = fz.info["refine"]
     assert refine is (degree is not None)  # degree 8 at this range: error ~1e-21, below the rounding sigma
-    want = own_up(concatenated_bound(st, hk, fz), 4 * X.shape[1] + 64)  # Step 0': the bound's own arithmetic
+    want = own_up(concatenated_bound(st, hk, fz), forward_chain(X.shape[1]))  # Step 0': the bound's own arithmetic
     got = C.forward_bound(st, hk, Work(), fz)
     if refine:
         assert (got <= want).all()  # Step 1' is taken only where it is smaller
